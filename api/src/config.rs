@@ -1,0 +1,104 @@
+//! Configuration of the control plane: one struct, every field an environment variable and a CLI flag
+//! with its default documented here and in docs/configuration.md.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// Whether anyone may create a tenant through `POST /v1/auth/signup`.
+#[derive(Clone, Copy, Debug, Default, ValueEnum, PartialEq, Eq)]
+pub enum Signup {
+    /// Only the operator creates tenants (`POST /admin/v1/tenants`).
+    #[default]
+    Closed,
+    /// Public sign-up is on.
+    Open,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ApiConfig {
+    /// PostgreSQL URL. `inlet` starts a private cluster when unset; `inlet-api` requires it.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Address the REST API and dashboard listen on.
+    #[arg(long, env = "INLET_API_LISTEN", default_value = "127.0.0.1:8080")]
+    pub api_listen: SocketAddr,
+    /// Public base URL of the API and dashboard (default: http://<INLET_API_LISTEN>). An `https` URL
+    /// marks session cookies `Secure`.
+    #[arg(long, env = "INLET_PUBLIC_API_URL")]
+    pub public_api_url: Option<String>,
+    /// What streams show as OBS's Server field for RTMP.
+    #[arg(
+        long,
+        env = "INLET_PUBLIC_RTMP_URL",
+        default_value = "rtmp://127.0.0.1:1935/live"
+    )]
+    pub public_rtmp_url: String,
+    /// What streams show as OBS's Server field for RTMPS.
+    #[arg(
+        long,
+        env = "INLET_PUBLIC_RTMPS_URL",
+        default_value = "rtmps://127.0.0.1:1936/live"
+    )]
+    pub public_rtmps_url: String,
+    /// Operator token for /admin/v1. When unset, one is generated on first start, printed once and
+    /// stored hashed.
+    #[arg(long, env = "INLET_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Public sign-up: `closed` (default) or `open`.
+    #[arg(long, env = "INLET_SIGNUP", value_enum, default_value = "closed")]
+    pub signup: Signup,
+    /// Directory of the dashboard's static files.
+    #[arg(long, env = "INLET_WEB_DIR", default_value = "web")]
+    pub web_dir: PathBuf,
+    /// Requests per minute allowed to one API token or dashboard session.
+    #[arg(long, env = "INLET_RATE_LIMIT_PER_TOKEN", default_value_t = 600)]
+    pub rate_limit_per_token: u32,
+    /// Requests per minute allowed to one tenant, all its tokens together.
+    #[arg(long, env = "INLET_RATE_LIMIT_PER_TENANT", default_value_t = 1200)]
+    pub rate_limit_per_tenant: u32,
+    /// Requests per minute allowed to one client address on unauthenticated routes (login, sign-up).
+    #[arg(long, env = "INLET_RATE_LIMIT_PER_IP", default_value_t = 60)]
+    pub rate_limit_per_ip: u32,
+    /// Request timeout, seconds.
+    #[arg(long, env = "INLET_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Maximum request body, bytes.
+    #[arg(long, env = "INLET_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Dashboard session lifetime, hours.
+    #[arg(long, env = "INLET_SESSION_TTL_HOURS", default_value_t = 12)]
+    pub session_ttl_hours: i64,
+    /// Origins allowed by CORS (comma-separated). Empty (default): CORS off.
+    #[arg(long, env = "INLET_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Maximum connections in the database pool.
+    #[arg(long, env = "INLET_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+}
+
+impl ApiConfig {
+    /// The public base URL, without a trailing slash.
+    pub fn public_api_url(&self) -> String {
+        match &self.public_api_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.api_listen),
+        }
+    }
+
+    /// Whether cookies must be `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_api_url().starts_with("https://")
+    }
+
+    /// A configuration with every default, for tests and embedding.
+    pub fn defaults() -> ApiConfig {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            api: ApiConfig,
+        }
+        <Wrapper as clap::Parser>::parse_from(["inlet-api"]).api
+    }
+}

@@ -1,0 +1,7 @@
+//! Plain types and rules of the control plane that know neither HTTP nor SQL: credential formats and
+//! hashing, password hashing, validation of user input, stream limits.
+
+pub mod credentials;
+pub mod limits;
+pub mod password;
+pub mod validate;

@@ -1,0 +1,76 @@
+//! Operator routes (`/admin/v1`): bootstrap tenants. Also the one function that creates a tenant with
+//! its owner and first API token, shared by public sign-up and the all-in-one's first start.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::ApiContext;
+use super::api_tokens::issue_token;
+use super::error::{ApiError, OnConstraint, Problem};
+use super::extract::JsonBody;
+use super::views::TenantCreated;
+use crate::domain::password;
+use crate::domain::validate::Errors;
+use crate::store;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    /// Organization name, 1–100 characters.
+    pub name: String,
+    /// The first user's email; they can log in to the dashboard.
+    pub owner_email: String,
+    /// The first user's password, 10–256 characters.
+    pub owner_password: String,
+}
+
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(create_tenant))
+}
+
+/// Create a tenant with its owner and a first API token (secret shown once).
+#[utoipa::path(post, path = "/admin/v1/tenants", tag = "admin", request_body = CreateTenant,
+    security(("operator" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for a repeated request")),
+    responses((status = 201, body = TenantCreated), (status = 401, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)))]
+pub async fn create_tenant(
+    State(ctx): State<ApiContext>,
+    JsonBody(body): JsonBody<CreateTenant>,
+) -> Result<(StatusCode, axum::Json<TenantCreated>), ApiError> {
+    let created = create_tenant_with_owner(&ctx, &body).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+/// Validates and creates a tenant, its owner and its first API token, in one transaction.
+pub async fn create_tenant_with_owner(
+    ctx: &ApiContext,
+    body: &CreateTenant,
+) -> Result<TenantCreated, ApiError> {
+    let mut errors = Errors::default();
+    errors.name("name", &body.name);
+    errors.email("owner_email", &body.owner_email);
+    errors.password("owner_password", &body.owner_password);
+    ApiError::check(errors)?;
+    let pw = body.owner_password.clone();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))??;
+    let mut tx = ctx.db.begin().await?;
+    let tenant = store::tenants::insert_tenant(&mut tx, body.name.trim()).await?;
+    let owner = store::tenants::insert_user(&mut tx, tenant.id, body.owner_email.trim(), &hash)
+        .await
+        .on_constraint("users_email_key", || {
+            ApiError::Conflict("A user with this email already exists.".into())
+        })?;
+    let api_token = issue_token(&mut tx, tenant.id, "initial", Some(owner.id)).await?;
+    tx.commit().await?;
+    Ok(TenantCreated {
+        tenant: tenant.into(),
+        owner: owner.into(),
+        api_token,
+    })
+}

@@ -1,0 +1,423 @@
+//! `/v1/streams`: create (with the first stream key, shown once), list, get, patch, delete, enable,
+//! disable. Key rotation, tokens and attempts build on this in their own modules.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::ApiContext;
+use super::error::{ApiError, Problem};
+use super::extract::{Cursor, JsonBody, Page, PageQuery, Principal, path_uuid};
+use crate::config::ApiConfig;
+use crate::domain::credentials::{self, Kind};
+use crate::domain::limits::{Limits, LimitsPatch};
+use crate::domain::validate::{self, Errors};
+use crate::store;
+use crate::store::streams::{StatusFilter, StreamFields, StreamRow};
+
+/// How a publisher proves it may publish.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub enum AuthMode {
+    /// The stream key alone.
+    #[serde(rename = "key")]
+    Key,
+    /// A publish token alone.
+    #[serde(rename = "token")]
+    Token,
+    /// Both: the publish name is `sk_…?token=<jwt>`.
+    #[serde(rename = "key+token")]
+    KeyAndToken,
+}
+
+impl AuthMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Key => "key",
+            AuthMode::Token => "token",
+            AuthMode::KeyAndToken => "key+token",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamStatus {
+    Idle,
+    Live,
+    Disabled,
+}
+
+/// One protocol's OBS fields.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestEndpoint {
+    /// What goes into OBS's Server field.
+    pub server: String,
+    /// The public start of the current stream key (the key itself is shown only once).
+    pub stream_key_hint: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ingest {
+    pub rtmp: IngestEndpoint,
+    pub rtmps: IngestEndpoint,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Playback {
+    pub hls_url: String,
+}
+
+/// A stream (SPEC §3).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamView {
+    pub id: Uuid,
+    pub name: String,
+    pub status: StreamStatus,
+    pub enabled: bool,
+    pub auth_mode: AuthMode,
+    pub ingest: Ingest,
+    /// Set once the first HLS segment is ready, `null` otherwise.
+    pub playback: Option<Playback>,
+    pub limits: Limits,
+    pub ip_allowlist: Vec<String>,
+    pub reconnect_window_seconds: i32,
+    pub max_continuous_duration_seconds: i32,
+    pub takeover: bool,
+    pub recording: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_live_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The live publish session, when there is one.
+    #[schema(value_type = Option<Object>)]
+    pub active_session: Option<serde_json::Value>,
+}
+
+impl StreamView {
+    fn new(row: StreamRow, config: &ApiConfig) -> StreamView {
+        let hint = row
+            .current_key_id
+            .as_deref()
+            .map(|id| format!("{}…", credentials::prefix(Kind::StreamKey, id)));
+        let status = match (row.enabled, row.live) {
+            (false, _) => StreamStatus::Disabled,
+            (true, true) => StreamStatus::Live,
+            (true, false) => StreamStatus::Idle,
+        };
+        let auth_mode = match row.auth_mode.as_str() {
+            "token" => AuthMode::Token,
+            "key+token" => AuthMode::KeyAndToken,
+            _ => AuthMode::Key,
+        };
+        StreamView {
+            id: row.id,
+            name: row.name,
+            status,
+            enabled: row.enabled,
+            auth_mode,
+            ingest: Ingest {
+                rtmp: IngestEndpoint {
+                    server: config.public_rtmp_url.clone(),
+                    stream_key_hint: hint.clone(),
+                },
+                rtmps: IngestEndpoint {
+                    server: config.public_rtmps_url.clone(),
+                    stream_key_hint: hint,
+                },
+            },
+            playback: row
+                .hls_url
+                .filter(|_| row.live)
+                .map(|hls_url| Playback { hls_url }),
+            limits: row.limits.0,
+            ip_allowlist: row.ip_allowlist,
+            reconnect_window_seconds: row.reconnect_window_seconds,
+            max_continuous_duration_seconds: row.max_continuous_duration_seconds,
+            takeover: row.takeover,
+            recording: row.recording,
+            created_at: row.created_at,
+            last_live_at: row.last_live_at,
+            active_session: None,
+        }
+    }
+}
+
+/// Settable fields of a stream. On create `name` is required and absent fields take defaults; on
+/// patch absent fields keep their value.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// 1–100 characters.
+    pub name: Option<String>,
+    /// A disabled stream refuses publishes.
+    pub enabled: Option<bool>,
+    pub auth_mode: Option<AuthMode>,
+    /// Partial limits; absent fields come from the tenant's defaults (create) or stay (patch).
+    pub limits: Option<LimitsPatch>,
+    /// IPv4/IPv6 CIDRs or addresses; empty admits any address.
+    pub ip_allowlist: Option<Vec<String>>,
+    /// 0–3600 (default 30).
+    pub reconnect_window_seconds: Option<i64>,
+    /// 60–604800 (default 43200, 12 h).
+    pub max_continuous_duration_seconds: Option<i64>,
+    /// A new publish with valid credentials takes over a stale one (default true).
+    pub takeover: Option<bool>,
+    pub recording: Option<bool>,
+}
+
+impl StreamSettings {
+    /// Applies these settings onto `fields`, collecting every invalid field.
+    fn apply(&self, fields: &mut StreamFields) -> Result<(), ApiError> {
+        let mut errors = Errors::default();
+        if let Some(name) = &self.name {
+            errors.name("name", name);
+            fields.name = name.trim().to_string();
+        }
+        if let Some(v) = self.enabled {
+            fields.enabled = v;
+        }
+        if let Some(v) = self.auth_mode {
+            fields.auth_mode = v.as_str().to_string();
+        }
+        if let Some(patch) = &self.limits {
+            fields.limits.apply(patch, &mut errors);
+        }
+        if let Some(list) = &self.ip_allowlist {
+            fields.ip_allowlist = validate::ip_allowlist(&mut errors, "ip_allowlist", list);
+        }
+        if let Some(v) = self.reconnect_window_seconds {
+            errors.range("reconnect_window_seconds", v, 0, 3600);
+            fields.reconnect_window_seconds = v.clamp(0, 3600) as i32;
+        }
+        if let Some(v) = self.max_continuous_duration_seconds {
+            errors.range("max_continuous_duration_seconds", v, 60, 604_800);
+            fields.max_continuous_duration_seconds = v.clamp(60, 604_800) as i32;
+        }
+        if let Some(v) = self.takeover {
+            fields.takeover = v;
+        }
+        if let Some(v) = self.recording {
+            fields.recording = v;
+        }
+        ApiError::check(errors)
+    }
+}
+
+/// `POST /v1/streams` answer: the stream and its first key, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamCreated {
+    pub stream: StreamView,
+    /// The full stream key (`sk_<id>_<secret>`); paste it into OBS's Stream Key field.
+    pub stream_key: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only streams with this status.
+    pub status: Option<StatusFilter>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get_one, patch, delete))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
+}
+
+async fn load(ctx: &ApiContext, tenant_id: Uuid, id: Uuid) -> Result<StreamView, ApiError> {
+    let mut conn = ctx.db.acquire().await?;
+    let row = store::streams::get(&mut conn, tenant_id, id, false)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(StreamView::new(row, &ctx.config))
+}
+
+/// Create a stream. The answer carries its stream key, shown once.
+#[utoipa::path(post, path = "/v1/streams", tag = "streams", request_body = StreamSettings,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for a repeated request")),
+    responses((status = 201, body = StreamCreated), (status = 422, body = Problem)))]
+pub async fn create(
+    State(ctx): State<ApiContext>,
+    principal: Principal,
+    JsonBody(body): JsonBody<StreamSettings>,
+) -> Result<(StatusCode, axum::Json<StreamCreated>), ApiError> {
+    if body.name.is_none() {
+        return Err(ApiError::field("name", "is required"));
+    }
+    let mut tx = ctx.db.begin().await?;
+    let mut fields = StreamFields {
+        name: String::new(),
+        enabled: true,
+        auth_mode: AuthMode::Key.as_str().to_string(),
+        limits: store::tenants::default_limits(&mut tx, principal.tenant_id).await?,
+        ip_allowlist: Vec::new(),
+        reconnect_window_seconds: 30,
+        max_continuous_duration_seconds: 43_200,
+        takeover: true,
+        recording: false,
+    };
+    body.apply(&mut fields)?;
+    let playback_id = credentials::random_text(24);
+    let id = store::streams::insert(&mut tx, principal.tenant_id, &fields, &playback_id).await?;
+    let key = credentials::issue(Kind::StreamKey);
+    store::streams::insert_key(&mut tx, principal.tenant_id, id, &key.id, &key.hash).await?;
+    let row = store::streams::get(&mut tx, principal.tenant_id, id, false)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("created stream vanished")))?;
+    tx.commit().await?;
+    tracing::info!(tenant = %principal.tenant_id, stream = %id, key_id = %key.id, by = %principal.describe(), "stream created");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(StreamCreated {
+            stream: StreamView::new(row, &ctx.config),
+            stream_key: key.full,
+        }),
+    ))
+}
+
+/// List streams, newest first.
+#[utoipa::path(get, path = "/v1/streams", tag = "streams", params(ListQuery),
+    responses((status = 200, body = Page<StreamView>), (status = 422, body = Problem)))]
+pub async fn list(
+    State(ctx): State<ApiContext>,
+    principal: Principal,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::Json<Page<StreamView>>, ApiError> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    let limit = page.limit()?;
+    let rows = store::streams::list(
+        &ctx.db,
+        principal.tenant_id,
+        q.status,
+        page.cursor()?.as_ref(),
+        limit,
+    )
+    .await?;
+    let views = rows
+        .into_iter()
+        .map(|r| StreamView::new(r, &ctx.config))
+        .collect();
+    Ok(axum::Json(Page::from_rows(
+        views,
+        limit,
+        |s: &StreamView| Cursor::encode(s.created_at, s.id),
+    )))
+}
+
+/// One stream, with its status and playback when live.
+#[utoipa::path(get, path = "/v1/streams/{id}", tag = "streams",
+    params(("id" = String, Path, description = "Stream id")),
+    responses((status = 200, body = StreamView), (status = 404, body = Problem)))]
+pub async fn get_one(
+    State(ctx): State<ApiContext>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<axum::Json<StreamView>, ApiError> {
+    Ok(axum::Json(
+        load(&ctx, principal.tenant_id, path_uuid(&id)?).await?,
+    ))
+}
+
+async fn update_with(
+    ctx: &ApiContext,
+    principal: &Principal,
+    raw_id: &str,
+    settings: &StreamSettings,
+) -> Result<StreamView, ApiError> {
+    let id = path_uuid(raw_id)?;
+    let mut tx = ctx.db.begin().await?;
+    let row = store::streams::get(&mut tx, principal.tenant_id, id, true)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut fields = StreamFields {
+        name: row.name,
+        enabled: row.enabled,
+        auth_mode: row.auth_mode,
+        limits: row.limits.0,
+        ip_allowlist: row.ip_allowlist,
+        reconnect_window_seconds: row.reconnect_window_seconds,
+        max_continuous_duration_seconds: row.max_continuous_duration_seconds,
+        takeover: row.takeover,
+        recording: row.recording,
+    };
+    settings.apply(&mut fields)?;
+    store::streams::update(&mut tx, principal.tenant_id, id, &fields).await?;
+    tx.commit().await?;
+    tracing::info!(tenant = %principal.tenant_id, stream = %id, by = %principal.describe(), "stream updated");
+    load(ctx, principal.tenant_id, id).await
+}
+
+/// Change a stream's name, limits, auth mode, allowlist, recording or enabled flag.
+#[utoipa::path(patch, path = "/v1/streams/{id}", tag = "streams", request_body = StreamSettings,
+    params(("id" = String, Path, description = "Stream id")),
+    responses((status = 200, body = StreamView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn patch(
+    State(ctx): State<ApiContext>,
+    principal: Principal,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<StreamSettings>,
+) -> Result<axum::Json<StreamView>, ApiError> {
+    Ok(axum::Json(update_with(&ctx, &principal, &id, &body).await?))
+}
+
+/// Delete a stream and its keys.
+#[utoipa::path(delete, path = "/v1/streams/{id}", tag = "streams",
+    params(("id" = String, Path, description = "Stream id")),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn delete(
+    State(ctx): State<ApiContext>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = path_uuid(&id)?;
+    if store::streams::delete(&ctx.db, principal.tenant_id, id).await? {
+        tracing::info!(tenant = %principal.tenant_id, stream = %id, by = %principal.describe(), "stream deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// Enable a stream: publishes are accepted again.
+#[utoipa::path(post, path = "/v1/streams/{id}/enable", tag = "streams",
+    params(("id" = String, Path, description = "Stream id")),
+    responses((status = 200, body = StreamView), (status = 404, body = Problem)))]
+pub async fn enable(
+    State(ctx): State<ApiContext>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<axum::Json<StreamView>, ApiError> {
+    let settings = StreamSettings {
+        enabled: Some(true),
+        ..Default::default()
+    };
+    Ok(axum::Json(
+        update_with(&ctx, &principal, &id, &settings).await?,
+    ))
+}
+
+/// Disable a stream: publishes are refused with `stream_disabled`.
+#[utoipa::path(post, path = "/v1/streams/{id}/disable", tag = "streams",
+    params(("id" = String, Path, description = "Stream id")),
+    responses((status = 200, body = StreamView), (status = 404, body = Problem)))]
+pub async fn disable(
+    State(ctx): State<ApiContext>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<axum::Json<StreamView>, ApiError> {
+    let settings = StreamSettings {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    Ok(axum::Json(
+        update_with(&ctx, &principal, &id, &settings).await?,
+    ))
+}

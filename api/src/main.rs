@@ -1,0 +1,44 @@
+//! `inlet-api`: wiring only.
+
+use clap::Parser;
+use inlet_api::ApiConfig;
+use inlet_contract::settings::{CommonSettings, init_tracing};
+
+/// Inlet control plane: REST API, dashboard, webhooks, metrics.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonSettings,
+    #[command(flatten)]
+    api: ApiConfig,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.common.log_format);
+    let Some(url) = cli.api.database_url.clone() else {
+        anyhow::bail!(
+            "DATABASE_URL is not set: inlet-api needs a PostgreSQL server (or run the all-in-one `inlet`)."
+        );
+    };
+    let db = inlet_api::connect(
+        &url,
+        cli.api.db_max_connections,
+        std::time::Duration::from_secs(60),
+    )
+    .await?;
+    let first = inlet_api::bootstrap::first_start(&db, &cli.api, false).await?;
+    if let Some(token) = first.operator_token {
+        println!("Operator token (shown once, stored hashed): {token}");
+    }
+    let listener = tokio::net::TcpListener::bind(cli.api.api_listen).await?;
+    inlet_api::serve(
+        listener,
+        db,
+        cli.api,
+        inlet_contract::process::shutdown_signal(),
+    )
+    .await
+}

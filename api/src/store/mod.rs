@@ -1,0 +1,9 @@
+//! SQL of the control plane, one module per resource. Handlers call these functions and never hold SQL
+//! themselves. Every tenant-owned query takes the tenant id and filters on it.
+
+pub mod api_tokens;
+pub mod idempotency;
+pub mod instance;
+pub mod sessions;
+pub mod streams;
+pub mod tenants;

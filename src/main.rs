@@ -1,0 +1,151 @@
+//! `inlet`: the all-in-one for a laptop or a test. Wiring only: a private PostgreSQL under
+//! `INLET_DATA_DIR` when `DATABASE_URL` is unset, migrations, first-start set-up, then the API and the
+//! ingest in one process until SIGTERM/Ctrl-C, after which the private cluster is stopped.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use inlet_api::ApiConfig;
+use inlet_contract::process::shutdown_signal;
+use inlet_contract::settings::{CommonSettings, init_tracing};
+use inlet_ingest::IngestConfig;
+use inlet_pgcluster::{Cluster, ClusterOptions};
+use tokio::sync::watch;
+
+/// Inlet all-in-one: control plane + ingest, with a private PostgreSQL when DATABASE_URL is unset.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonSettings,
+    #[command(flatten)]
+    api: ApiConfig,
+    #[command(flatten)]
+    ingest: IngestConfig,
+    /// Private cluster, dev certificate and HLS directory of the all-in-one.
+    #[arg(long, env = "INLET_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let mut cli = Cli::parse();
+    init_tracing(cli.common.log_format);
+    // The private cluster is started before the runtime and stopped after it, so it outlives every task.
+    let cluster = if cli.api.database_url.is_none() {
+        match start_private_cluster(&cli.data_dir) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(run(&mut cli, cluster.as_ref())));
+    if let Some(cluster) = &cluster {
+        if let Err(e) = cluster.stop() {
+            eprintln!("stopping the private PostgreSQL failed: {e}");
+            return ExitCode::FAILURE;
+        }
+        tracing::info!("private PostgreSQL stopped");
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("inlet: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start_private_cluster(data_dir: &std::path::Path) -> Result<Cluster, inlet_pgcluster::Error> {
+    Cluster::start(ClusterOptions {
+        data_dir: data_dir.join("postgres"),
+        port: None,
+        fsync: true,
+        superuser: "inlet".into(),
+    })
+}
+
+async fn run(cli: &mut Cli, cluster: Option<&Cluster>) -> anyhow::Result<()> {
+    let url = match (&cli.api.database_url, cluster) {
+        (Some(url), _) => url.clone(),
+        (None, Some(cluster)) => {
+            inlet_api::ensure_database(&cluster.url("postgres"), "inlet").await?;
+            cluster.url("inlet")
+        }
+        (None, None) => anyhow::bail!("no database: set DATABASE_URL"),
+    };
+    let db = inlet_api::connect(
+        &url,
+        cli.api.db_max_connections,
+        std::time::Duration::from_secs(30),
+    )
+    .await?;
+    let first = inlet_api::bootstrap::first_start(&db, &cli.api, true).await?;
+    if cli.ingest.hls_dir.is_none() {
+        cli.ingest.hls_dir = Some(cli.data_dir.join("hls"));
+    }
+
+    let api_listener = tokio::net::TcpListener::bind(cli.api.api_listen).await?;
+    let ingest_listener = tokio::net::TcpListener::bind(cli.ingest.hls_listen).await?;
+    print_banner(cli, &first);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let api = tokio::spawn(inlet_api::serve(
+        api_listener,
+        db.clone(),
+        cli.api.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    let ingest = tokio::spawn(inlet_ingest::serve(ingest_listener, stopped(stop_rx)));
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    api.await??;
+    ingest.await??;
+    db.close().await;
+    Ok(())
+}
+
+fn print_banner(cli: &Cli, first: &inlet_api::bootstrap::FirstStart) {
+    let dashboard = cli.api.public_api_url();
+    let rtmp = &cli.api.public_rtmp_url;
+    let mut out = String::new();
+    out.push_str("\n  Inlet is running.\n");
+    out.push_str(&format!("  Dashboard:   {dashboard}/\n"));
+    out.push_str(&format!(
+        "  API:         {dashboard}/v1  (OpenAPI: {dashboard}/v1/openapi.json)\n"
+    ));
+    out.push_str(&format!(
+        "  RTMP:        {rtmp}   RTMPS: {}\n",
+        cli.api.public_rtmps_url
+    ));
+    out.push_str(&format!("  HLS:         {}\n", cli.ingest.hls_public_url));
+    if let (Some(email), Some(password)) = (&first.admin_email, &first.admin_password) {
+        out.push_str(
+            "\n  First start: these credentials are shown once and stored only as hashes.\n",
+        );
+        out.push_str(&format!("  Admin login: {email} / {password}\n"));
+    }
+    if let Some(token) = &first.operator_token {
+        out.push_str(&format!(
+            "  Operator token (Authorization: Bearer …, for /admin/v1): {token}\n"
+        ));
+    }
+    if let Some(key) = &first.demo_stream_key {
+        out.push_str("\n  Stream \"demo\" is ready. In OBS: Settings → Stream → Service: Custom\n");
+        out.push_str(&format!("    Server:     {rtmp}\n    Stream Key: {key}\n"));
+        out.push_str("  Or with ffmpeg:\n");
+        out.push_str(&format!(
+            "    ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440 \\\n      -c:v libx264 -preset veryfast -g 60 -c:a aac -f flv {rtmp}/{key}\n"
+        ));
+    }
+    println!("{out}");
+}
