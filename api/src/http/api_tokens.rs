@@ -1,6 +1,6 @@
 //! `/v1/api-tokens`: create (secret shown once), list, revoke.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use sqlx::PgConnection;
@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::ApiContext;
 use super::error::{ApiError, Problem};
-use super::extract::{Cursor, JsonBody, Page, PageQuery, Principal};
+use super::extract::{Cursor, JsonBody, Page, PageQuery, Principal, QueryParams};
 use super::views::{ApiTokenView, CreatedApiToken};
 use crate::domain::credentials::{self, Kind};
 use crate::domain::validate::Errors;
@@ -85,7 +85,7 @@ pub async fn create(
 pub async fn list(
     State(ctx): State<ApiContext>,
     principal: Principal,
-    Query(q): Query<PageQuery>,
+    QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<axum::Json<Page<ApiTokenView>>, ApiError> {
     let limit = q.limit()?;
     let rows =

@@ -107,6 +107,28 @@ fn field_name(path: &str, msg: &str) -> String {
     }
 }
 
+/// Query parameters; a bad value answers 422 naming the parameter.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize::<_, T>(de)
+            .map(QueryParams)
+            .map_err(|err| {
+                let path = err.path().to_string();
+                let msg = err.into_inner().to_string();
+                ApiError::Validation(vec![FieldError {
+                    field: field_name(&path, &msg),
+                    detail: msg,
+                }])
+            })
+    }
+}
+
 /// Who is calling: resolved by the auth middleware from a bearer API token or a session cookie.
 #[derive(Clone, Debug)]
 pub struct Principal {

@@ -1,7 +1,7 @@
 //! `/v1/streams`: create (with the first stream key, shown once), list, get, patch, delete, enable,
 //! disable. Key rotation, tokens and attempts build on this in their own modules.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::ApiContext;
 use super::error::{ApiError, Problem};
-use super::extract::{Cursor, JsonBody, Page, PageQuery, Principal, path_uuid};
+use super::extract::{Cursor, JsonBody, Page, PageQuery, Principal, QueryParams, path_uuid};
 use crate::config::ApiConfig;
 use crate::domain::credentials::{self, Kind};
 use crate::domain::limits::{Limits, LimitsPatch};
@@ -286,7 +286,7 @@ pub async fn create(
 pub async fn list(
     State(ctx): State<ApiContext>,
     principal: Principal,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<axum::Json<Page<StreamView>>, ApiError> {
     let page = PageQuery {
         limit: q.limit,

@@ -1,0 +1,178 @@
+//! Test harness: a real `inlet-api` on a real socket over a fresh PostgreSQL database, and a few
+//! helpers to bootstrap tenants and call the API.
+
+#![allow(dead_code)]
+
+use inlet_api::ApiConfig;
+use inlet_testsupport::TestDb;
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+pub struct TestApp {
+    pub base: String,
+    pub db: PgPool,
+    pub admin_token: String,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A tenant created through the operator endpoint.
+pub struct Tenant {
+    pub id: String,
+    pub token: String,
+    pub token_id: String,
+    pub email: String,
+    pub password: String,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    pub async fn start() -> TestApp {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(configure: impl FnOnce(&mut ApiConfig)) -> TestApp {
+        let tdb = TestDb::new().await;
+        let db = inlet_api::connect(&tdb.url, 5, std::time::Duration::from_secs(10))
+            .await
+            .expect("connect and migrate");
+        let mut config = ApiConfig::defaults();
+        config.database_url = Some(tdb.url.clone());
+        config.admin_token = Some(format!("test-operator-{}", tdb.name));
+        config.rate_limit_per_token = 100_000;
+        config.rate_limit_per_tenant = 100_000;
+        config.rate_limit_per_ip = 100_000;
+        configure(&mut config);
+        let admin_token = config.admin_token.clone().unwrap_or_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let serve_db = db.clone();
+        tokio::spawn(async move {
+            inlet_api::serve(listener, serve_db, config, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        TestApp {
+            base,
+            db,
+            admin_token,
+            client: reqwest::Client::builder().build().expect("client"),
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// A request authenticated with an API token.
+    pub fn as_token(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.req(method, path).bearer_auth(token)
+    }
+
+    pub async fn create_tenant(&self, name: &str) -> Tenant {
+        let email = format!("owner-{}@{}.example", uuid_like(), name);
+        let resp = self
+            .req(Method::POST, "/admin/v1/tenants")
+            .bearer_auth(&self.admin_token)
+            .json(&json!({"name": name, "owner_email": email, "owner_password": PASSWORD}))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 201, "create tenant");
+        let body: Value = resp.json().await.expect("json");
+        Tenant {
+            id: body["tenant"]["id"]
+                .as_str()
+                .expect("tenant id")
+                .to_string(),
+            token: body["api_token"]["token"]
+                .as_str()
+                .expect("token")
+                .to_string(),
+            token_id: body["api_token"]["id"]
+                .as_str()
+                .expect("token id")
+                .to_string(),
+            email,
+            password: PASSWORD.to_string(),
+        }
+    }
+
+    /// Creates a stream, returning (stream object, stream key).
+    pub async fn create_stream(&self, token: &str, name: &str) -> (Value, String) {
+        let resp = self
+            .as_token(Method::POST, "/v1/streams", token)
+            .json(&json!({"name": name}))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 201, "create stream");
+        let body: Value = resp.json().await.expect("json");
+        (
+            body["stream"].clone(),
+            body["stream_key"].as_str().expect("key").to_string(),
+        )
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(&rand::distr::Alphanumeric)
+        .take(8)
+        .map(|c| char::from(c).to_ascii_lowercase())
+        .collect()
+}
+
+/// Asserts an answer is problem+json with the given status; returns the problem.
+pub async fn problem(resp: Response, status: u16) -> Value {
+    assert_eq!(resp.status().as_u16(), status, "status of {}", resp.url());
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(ct, "application/problem+json", "content type");
+    let body: Value = resp.json().await.expect("problem json");
+    assert_eq!(body["status"].as_u64(), Some(u64::from(status)));
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("/problems/"))
+    );
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+/// The fields named by a problem's `errors`.
+pub fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
