@@ -216,6 +216,7 @@ pub struct StreamCreated {
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only streams with this status.
+    #[param(inline)]
     pub status: Option<StatusFilter>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
