@@ -139,6 +139,6 @@ mod tests {
         let a = issue(Kind::StreamKey);
         let b = issue(Kind::StreamKey);
         assert_ne!(a.full, b.full);
-        assert!(a.full.len() >= 3 + 1 + ID_LEN + 1 + SECRET_LEN);
+        assert_eq!(a.full.len(), "sk_".len() + ID_LEN + 1 + SECRET_LEN);
     }
 }

@@ -18,6 +18,13 @@ pub enum Claim {
     },
 }
 
+#[derive(sqlx::FromRow)]
+struct Record {
+    fingerprint: Vec<u8>,
+    status: Option<i16>,
+    response: Option<Vec<u8>>,
+}
+
 pub async fn claim(
     db: &PgPool,
     scope: &str,
@@ -48,7 +55,7 @@ pub async fn claim(
     if inserted == 1 {
         return Ok(Claim::Owned);
     }
-    let row: Option<(Vec<u8>, Option<i16>, Option<Vec<u8>>)> = sqlx::query_as(
+    let row: Option<Record> = sqlx::query_as(
         "SELECT fingerprint, status, response FROM idempotency_records
          WHERE scope = $1 AND lookup_hash = $2",
     )
@@ -57,7 +64,11 @@ pub async fn claim(
     .fetch_optional(db)
     .await?;
     Ok(match row {
-        Some((fingerprint, status, response)) => Claim::Existing {
+        Some(Record {
+            fingerprint,
+            status,
+            response,
+        }) => Claim::Existing {
             fingerprint,
             status,
             response,

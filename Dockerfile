@@ -1,0 +1,31 @@
+# Inlet: one image holding both services, `inlet-api` and `inlet-ingest`.
+# docker-compose.yml picks the binary per container. This has not been tested here: no Docker daemon
+# was available on the machine where it was written.
+
+# --- build -------------------------------------------------------------------------------------
+FROM rust:1.95-bookworm AS builder
+WORKDIR /src
+COPY . .
+# The migrations are embedded at compile time (sqlx::migrate!). No database is needed to build.
+RUN cargo build --release --bin inlet-api --bin inlet-ingest
+
+# --- runtime -----------------------------------------------------------------------------------
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+# An unprivileged user. The HLS directory is created here so that a fresh named volume mounted on
+# it inherits the ownership.
+RUN groupadd --system inlet \
+    && useradd --system --gid inlet --home-dir /app --shell /usr/sbin/nologin inlet \
+    && mkdir -p /var/lib/inlet/hls \
+    && chown -R inlet:inlet /var/lib/inlet
+COPY --from=builder /src/target/release/inlet-api /src/target/release/inlet-ingest /usr/local/bin/
+COPY web/ /app/web/
+WORKDIR /app
+ENV INLET_WEB_DIR=/app/web \
+    INLET_HLS_DIR=/var/lib/inlet/hls
+USER inlet
+# API + dashboard, HLS origin, RTMP, RTMPS.
+EXPOSE 8080 8081 1935 1936
+CMD ["inlet-api"]
