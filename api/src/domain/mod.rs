@@ -2,6 +2,7 @@
 //! hashing, password hashing, validation of user input, stream limits.
 
 pub mod credentials;
+pub mod crypto;
 pub mod limits;
 pub mod password;
 pub mod validate;

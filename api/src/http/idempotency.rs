@@ -10,50 +10,17 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chacha20poly1305::aead::{Aead, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::ApiContext;
 use super::auth::Operator;
 use super::error::ApiError;
 use super::extract::Principal;
+use crate::domain::crypto::{derive_key, open, seal};
 use crate::store::idempotency::{self as store, Claim};
 
 pub const HEADER: &str = "idempotency-key";
 const MAX_KEY_LEN: usize = 255;
-
-fn derive(label: &str, scope: &str, key: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for part in [label, scope, key] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
-    }
-    h.finalize().into()
-}
-
-fn seal(enc_key: &[u8; 32], plain: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(enc_key));
-    let mut nonce = [0u8; 12];
-    rand::rng().fill_bytes(&mut nonce);
-    let mut out = nonce.to_vec();
-    let sealed = cipher
-        .encrypt(Nonce::from_slice(&nonce), plain)
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("idempotency: encryption failed")))?;
-    out.extend_from_slice(&sealed);
-    Ok(out)
-}
-
-fn open(enc_key: &[u8; 32], sealed: &[u8]) -> Option<Vec<u8>> {
-    if sealed.len() < 12 {
-        return None;
-    }
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(enc_key));
-    cipher
-        .decrypt(Nonce::from_slice(&sealed[..12]), &sealed[12..])
-        .ok()
-}
 
 pub async fn middleware(State(ctx): State<ApiContext>, req: Request, next: Next) -> Response {
     match run(ctx, req, next).await {
@@ -106,8 +73,8 @@ async fn run(ctx: ApiContext, req: Request, next: Next) -> Result<Response, ApiE
     fp.update(b"\n");
     fp.update(&bytes);
     let fingerprint = fp.finalize().to_vec();
-    let lookup = derive("inlet-idempotency-lookup", &scope, &key);
-    let enc_key = derive("inlet-idempotency-seal", &scope, &key);
+    let lookup = derive_key("inlet-idempotency-lookup", &[&scope, &key]);
+    let enc_key = derive_key("inlet-idempotency-seal", &[&scope, &key]);
 
     match store::claim(&ctx.db, &scope, &lookup, &fingerprint).await? {
         Claim::Existing {
