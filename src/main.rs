@@ -43,6 +43,10 @@ fn main() -> ExitCode {
     } else {
         None
     };
+    if let Err(e) = local_secrets(&mut cli) {
+        eprintln!("inlet: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
         .and_then(|rt| rt.block_on(run(&mut cli, cluster.as_ref())));
@@ -60,6 +64,40 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Fills the secrets a laptop install should not need to configure: the sealing key persists in
+/// `<data dir>/secret.key` (mode 0600); the node secret is per run, since the ingest is in-process.
+fn local_secrets(cli: &mut Cli) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if cli.api.secret_key.is_none() {
+        let path = cli.data_dir.join("secret.key");
+        let key = match std::fs::read_to_string(&path) {
+            Ok(k) if !k.trim().is_empty() => k.trim().to_string(),
+            _ => {
+                std::fs::create_dir_all(&cli.data_dir)?;
+                let k = inlet_api::domain::credentials::random_text(48);
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&path)?;
+                f.write_all(k.as_bytes())?;
+                k
+            }
+        };
+        cli.api.secret_key = Some(key);
+    }
+    let node_secret = cli
+        .common
+        .node_secret
+        .clone()
+        .unwrap_or_else(|| inlet_api::domain::credentials::random_text(43));
+    cli.api.node_secret = Some(node_secret.clone());
+    cli.common.node_secret = Some(node_secret);
+    Ok(())
 }
 
 fn start_private_cluster(data_dir: &std::path::Path) -> Result<Cluster, inlet_pgcluster::Error> {

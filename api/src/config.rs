@@ -73,6 +73,33 @@ pub struct ApiConfig {
     /// Origins allowed by CORS (comma-separated). Empty (default): CORS off.
     #[arg(long, env = "INLET_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// RTMP apps served (the path of OBS's Server field), comma-separated.
+    #[arg(
+        long,
+        env = "INLET_RTMP_APPS",
+        value_delimiter = ',',
+        default_value = "live"
+    )]
+    pub rtmp_apps: Vec<String>,
+    /// Key that seals secrets the API must keep readable (its publish-token signing keys). Any long
+    /// random string; required by `inlet-api`, generated into <INLET_DATA_DIR>/secret.key by `inlet`.
+    #[arg(long, env = "INLET_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Credential failures (bad key, bad token) from one address within the window that start a cool-down.
+    #[arg(long, env = "INLET_AUTH_MAX_FAILURES", default_value_t = 10)]
+    pub auth_max_failures: u32,
+    /// Window in which authorize failures are counted, seconds.
+    #[arg(long, env = "INLET_AUTH_FAILURE_WINDOW_SECS", default_value_t = 60)]
+    pub auth_failure_window_secs: u64,
+    /// Cool-down during which a failing address is refused without a database lookup, seconds.
+    #[arg(long, env = "INLET_AUTH_COOLDOWN_SECS", default_value_t = 300)]
+    pub auth_cooldown_secs: u64,
+    /// Longest publish-token lifetime that can be minted, seconds.
+    #[arg(long, env = "INLET_PUBLISH_TOKEN_MAX_TTL_SECS", default_value_t = 7 * 86_400)]
+    pub publish_token_max_ttl_secs: i64,
+    /// Node secret shared with ingest nodes (from INLET_NODE_SECRET; see the common settings).
+    #[arg(skip)]
+    pub node_secret: Option<String>,
     /// Maximum connections in the database pool.
     #[arg(long, env = "INLET_DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,

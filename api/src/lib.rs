@@ -2,6 +2,7 @@
 //! `serve` runs it on a listener until a shutdown signal; `connect` opens and migrates the database;
 //! `bootstrap` performs the first-start set-up of a fresh instance.
 
+pub mod authorize;
 pub mod bootstrap;
 pub mod config;
 pub mod domain;

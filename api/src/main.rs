@@ -16,8 +16,17 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     init_tracing(cli.common.log_format);
+    if cli.api.secret_key.is_none() {
+        anyhow::bail!(
+            "INLET_SECRET_KEY is not set: inlet-api needs a long random string to seal its signing keys (e.g. `openssl rand -hex 32`)."
+        );
+    }
+    cli.api.node_secret = cli.common.node_secret.clone();
+    if cli.api.node_secret.is_none() {
+        tracing::warn!("INLET_NODE_SECRET is not set: ingest nodes cannot call the internal API");
+    }
     let Some(url) = cli.api.database_url.clone() else {
         anyhow::bail!(
             "DATABASE_URL is not set: inlet-api needs a PostgreSQL server (or run the all-in-one `inlet`)."

@@ -7,7 +7,8 @@ use common::{TestApp, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// A tenant-owned endpoint: method, path template (`{stream}`, `{token}` are A's ids), body.
+/// A tenant-owned endpoint: method, path template (`{stream}`, `{key}`, `{token}`, `{signing_key}`
+/// are A's ids), body.
 struct Case {
     method: Method,
     path: &'static str,
@@ -25,37 +26,101 @@ fn cases() -> Vec<Case> {
         ),
         c(Method::POST, "/v1/streams/{stream}/disable", None),
         c(Method::POST, "/v1/streams/{stream}/enable", None),
-        c(Method::DELETE, "/v1/streams/{stream}", None),
+        c(Method::GET, "/v1/streams/{stream}/keys", None),
+        c(
+            Method::POST,
+            "/v1/streams/{stream}/keys",
+            Some(json!({"grace_seconds": 0})),
+        ),
+        c(Method::DELETE, "/v1/streams/{stream}/keys/{key}", None),
+        c(
+            Method::POST,
+            "/v1/streams/{stream}/publish-tokens",
+            Some(json!({"ttl_seconds": 60})),
+        ),
+        c(Method::GET, "/v1/streams/{stream}/attempts", None),
+        c(Method::DELETE, "/v1/signing-keys/{signing_key}", None),
         c(Method::DELETE, "/v1/api-tokens/{token}", None),
+        // Last: deleting would make later rows test an unknown id rather than a foreign one.
+        c(Method::DELETE, "/v1/streams/{stream}", None),
     ]
 }
 
 /// List endpoints and how to find an id in their rows.
-const LISTS: &[&str] = &["/v1/streams", "/v1/api-tokens", "/v1/streams?status=idle"];
+const LISTS: &[&str] = &[
+    "/v1/streams",
+    "/v1/api-tokens",
+    "/v1/streams?status=idle",
+    "/v1/signing-keys",
+    "/v1/audit-log",
+    "/v1/ip-allowlist",
+];
 
 #[tokio::test]
 async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
     let app = TestApp::start().await;
     let a = app.create_tenant("tenant-a").await;
     let b = app.create_tenant("tenant-b").await;
-    let (stream_a, _) = app.create_stream(&a.token, "a-stream").await;
+    let (stream_a, key_a) = app.create_stream(&a.token, "a-stream").await;
     let stream_id = stream_a["id"].as_str().expect("id").to_string();
+    let key_a = key_a.split('_').nth(1).expect("key id").to_string();
     let (_stream_b, _) = app.create_stream(&b.token, "b-stream").await;
+    // A few rows of every kind for both tenants.
+    for t in [&a, &b] {
+        let (status, _) = app
+            .call(
+                Method::POST,
+                "/v1/signing-keys",
+                &t.token,
+                Some(json!({"name": "k"})),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let (status, _) = app
+            .call(
+                Method::PUT,
+                "/v1/ip-allowlist",
+                &t.token,
+                Some(json!({"ip_allowlist": []})),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (_, a_keys) = app
+        .call(Method::GET, "/v1/signing-keys", &a.token, None)
+        .await;
+    let signing_a = a_keys["data"][0]["id"].as_str().expect("kid").to_string();
+    app.authorize(
+        "live",
+        &format!("sk_{key_a}_wrongwrongwrongwrongwrongwrongwr"),
+        "192.0.2.1",
+    )
+    .await;
 
     for case in cases() {
-        for (label, stream, token) in [
-            ("foreign", stream_id.as_str(), a.token_id.as_str()),
+        for (label, stream, key, token, signing_key) in [
+            (
+                "foreign",
+                stream_id.as_str(),
+                key_a.as_str(),
+                a.token_id.as_str(),
+                signing_a.as_str(),
+            ),
             (
                 "unknown",
                 "01a211ba-0000-7000-8000-000000000000",
                 "ZZZZZZZZZZ",
+                "ZZZZZZZZZZ",
+                "tk_ZZZZZZZZZZ",
             ),
-            ("malformed", "not-a-uuid", "x"),
+            ("malformed", "not-a-uuid", "x", "x", "x"),
         ] {
             let path = case
                 .path
                 .replace("{stream}", stream)
-                .replace("{token}", token);
+                .replace("{key}", key)
+                .replace("{token}", token)
+                .replace("{signing_key}", signing_key);
             let mut req = app.as_token(case.method.clone(), &path, &b.token);
             if let Some(body) = &case.body {
                 req = req.json(body);
@@ -70,7 +135,8 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
         }
     }
 
-    // A's rows are intact after B's attempts.
+    // A's rows are intact after B's attempts (the stream delete was the last row, so check keys,
+    // tokens and the audit log).
     let resp = app
         .as_token(Method::GET, &format!("/v1/streams/{stream_id}"), &a.token)
         .send()
@@ -86,6 +152,38 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
         .await
         .expect("send");
     assert_eq!(resp.status(), 200, "A's token still works");
+    let (_, keys) = app
+        .call(
+            Method::GET,
+            &format!("/v1/streams/{stream_id}/keys"),
+            &a.token,
+            None,
+        )
+        .await;
+    assert_eq!(
+        keys["data"].as_array().map(Vec::len),
+        Some(1),
+        "B rotated nothing of A's"
+    );
+    assert_eq!(
+        keys["data"][0]["status"], "active",
+        "B revoked nothing of A's"
+    );
+    let (_, sk) = app
+        .call(Method::GET, "/v1/signing-keys", &a.token, None)
+        .await;
+    assert_eq!(
+        sk["data"][0]["revoked_at"],
+        Value::Null,
+        "B revoked no signing key of A's"
+    );
+    let (_, log) = app.call(Method::GET, "/v1/audit-log", &a.token, None).await;
+    let entries = log["data"].as_array().expect("audit data");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["actor"] != format!("token:{}", b.token_id))
+    );
 
     for list in LISTS {
         let resp = app
@@ -99,9 +197,10 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
         assert!(!text.contains(&stream_id), "{list} shows A's stream");
         assert!(!text.contains(&a.token_id), "{list} shows A's token");
         assert!(!text.contains("a-stream"), "{list} shows A's stream name");
-        assert!(
-            !body["data"].as_array().expect("data").is_empty(),
-            "{list} shows B's own rows"
-        );
+        assert!(!text.contains(&signing_a), "{list} shows A's signing key");
+        assert!(!text.contains(&a.id), "{list} shows A's tenant id");
+        if let Some(rows) = body["data"].as_array() {
+            assert!(!rows.is_empty(), "{list} shows B's own rows");
+        }
     }
 }

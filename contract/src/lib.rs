@@ -1,8 +1,12 @@
 //! The ingest ↔ API contract (SPEC §5): settings both services share, and the JSON types that cross
 //! between them. Both `inlet-api` and `inlet-ingest` depend on this crate; nothing else lives here.
 
+pub mod limits;
 pub mod process;
+pub mod publish;
 pub mod settings;
 
 /// Version prefix of the internal API the ingest calls.
 pub const INTERNAL_API_PREFIX: &str = "/internal/v1";
+/// Header carrying the node id on internal calls (the secret goes in `Authorization: Bearer`).
+pub const NODE_ID_HEADER: &str = "x-inlet-node";

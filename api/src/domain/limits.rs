@@ -1,7 +1,7 @@
-//! Stream limits (SPEC §4): the values the ingest polices. Tenants hold defaults; a stream starts from
-//! its tenant's defaults and may override any field.
+//! Validation of stream limits (SPEC §4; the type lives in the contract crate). Tenants hold defaults;
+//! a stream starts from its tenant's defaults and may override any field.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::validate::Errors;
@@ -11,45 +11,7 @@ pub const VIDEO_CODECS: &[&str] = &["h264", "hevc", "av1"];
 /// Audio codecs the ingest can recognise.
 pub const AUDIO_CODECS: &[&str] = &["aac", "mp3", "opus"];
 
-/// What happens when a feed breaks a limit.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum OnViolation {
-    /// Close the session with `limits_violation`.
-    Reject,
-    /// Keep the session, record a warning and fire a webhook.
-    Flag,
-}
-
-/// The limits of a stream.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-pub struct Limits {
-    /// Maximum bitrate over a sliding 5 s window, kbit/s.
-    pub max_bitrate_kbps: u32,
-    /// Maximum time between keyframes, ms.
-    pub max_keyframe_interval_ms: u32,
-    pub video_codecs: Vec<String>,
-    pub audio_codecs: Vec<String>,
-    pub max_width: u32,
-    pub max_height: u32,
-    pub max_fps: u32,
-    pub on_violation: OnViolation,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_bitrate_kbps: 12_000,
-            max_keyframe_interval_ms: 4_000,
-            video_codecs: vec!["h264".into()],
-            audio_codecs: vec!["aac".into()],
-            max_width: 3840,
-            max_height: 2160,
-            max_fps: 60,
-            on_violation: OnViolation::Reject,
-        }
-    }
-}
+pub use inlet_contract::limits::{Limits, OnViolation};
 
 /// A partial update of limits; absent fields keep their value.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -65,9 +27,14 @@ pub struct LimitsPatch {
     pub on_violation: Option<OnViolation>,
 }
 
-impl Limits {
+/// Applies a limits patch.
+pub trait ApplyPatch {
+    fn apply(&mut self, patch: &LimitsPatch, errors: &mut Errors);
+}
+
+impl ApplyPatch for Limits {
     /// Applies a patch, validating each present field under `limits.<name>`.
-    pub fn apply(&mut self, patch: &LimitsPatch, errors: &mut Errors) {
+    fn apply(&mut self, patch: &LimitsPatch, errors: &mut Errors) {
         let mut num = |field: &str, value: Option<u32>, max: u32, target: &mut u32| {
             if let Some(v) = value {
                 if v == 0 || v > max {

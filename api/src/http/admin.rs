@@ -28,7 +28,26 @@ pub struct CreateTenant {
 }
 
 pub fn router() -> OpenApiRouter<ApiContext> {
-    OpenApiRouter::new().routes(routes!(create_tenant))
+    OpenApiRouter::new()
+        .routes(routes!(create_tenant))
+        .routes(routes!(rotate_signing_key))
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SigningKeyRotated {
+    /// The `kid` that signs publish tokens from now on; older keys keep verifying.
+    pub kid: String,
+}
+
+/// Rotate the API's own publish-token signing key. Tokens signed by older keys stay valid until
+/// they expire.
+#[utoipa::path(post, path = "/admin/v1/publish-signing-key/rotate", tag = "admin", security(("operator" = [])),
+    responses((status = 201, body = SigningKeyRotated), (status = 401, body = Problem)))]
+pub async fn rotate_signing_key(
+    State(ctx): State<ApiContext>,
+) -> Result<(StatusCode, axum::Json<SigningKeyRotated>), ApiError> {
+    let (kid, _) = super::publish_tokens::rotate_api_signing_key(&ctx).await?;
+    Ok((StatusCode::CREATED, axum::Json(SigningKeyRotated { kid })))
 }
 
 /// Create a tenant with its owner and a first API token (secret shown once).

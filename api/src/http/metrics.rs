@@ -30,10 +30,22 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    pub result: String,
+    pub reason_code: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_duration: Family<RouteLabels, Histogram>,
+    /// Publish attempts by result (`accepted`, `refused`) and reason code.
+    pub publish_attempts: Family<AttemptLabels, Counter>,
+    /// Time the API spends deciding a publish.
+    pub authorize_duration: Histogram,
+    /// Authorize calls refused during an address's brute-force cool-down (no database lookup).
+    pub authorize_throttled: Counter,
 }
 
 impl Default for Metrics {
@@ -55,15 +67,47 @@ impl Default for Metrics {
             "HTTP request latency",
             http_duration.clone(),
         );
+        let publish_attempts = Family::<AttemptLabels, Counter>::default();
+        registry.register(
+            "publish_attempts",
+            "Publish attempts decided, by result and reason code",
+            publish_attempts.clone(),
+        );
+        let authorize_duration = Histogram::new([
+            0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25,
+        ]);
+        registry.register(
+            "authorize_duration_seconds",
+            "Publish authorization latency inside the API",
+            authorize_duration.clone(),
+        );
+        let authorize_throttled = Counter::default();
+        registry.register(
+            "authorize_throttled",
+            "Publish authorizations refused during a brute-force cool-down",
+            authorize_throttled.clone(),
+        );
         Metrics {
             registry,
             http_requests,
             http_duration,
+            publish_attempts,
+            authorize_duration,
+            authorize_throttled,
         }
     }
 }
 
 impl Metrics {
+    pub fn publish_attempt(&self, result: &str, reason_code: &str) {
+        self.publish_attempts
+            .get_or_create(&AttemptLabels {
+                result: result.to_string(),
+                reason_code: reason_code.to_string(),
+            })
+            .inc();
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {

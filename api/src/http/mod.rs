@@ -4,14 +4,19 @@
 //! route registrations, so it cannot drift from the handlers.
 
 pub mod admin;
+pub mod allowlist;
 pub mod api_tokens;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod internal;
+pub mod keys;
 pub mod login;
 pub mod metrics;
+pub mod publish_tokens;
 pub mod ratelimit;
 pub mod streams;
 pub mod views;
@@ -50,6 +55,10 @@ pub struct ApiContext {
     pub limiter: Arc<ratelimit::RateLimiter>,
     /// The rendered OpenAPI document.
     pub openapi: Arc<String>,
+    /// Brute-force protection of publish authorization.
+    pub auth_guard: Arc<crate::authorize::FailureGuard>,
+    /// Key sealing the API's publish-token signing keys (derived from INLET_SECRET_KEY).
+    pub seal_key: [u8; 32],
 }
 
 #[derive(OpenApi)]
@@ -57,7 +66,7 @@ pub struct ApiContext {
     info(title = "Inlet API", description = "Managed live-video ingest: streams, keys, publish authorization."),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("session" = [])),
-    tags((name = "streams"), (name = "api-tokens"), (name = "auth"), (name = "admin"))
+    tags((name = "streams"), (name = "keys"), (name = "api-tokens"), (name = "audit"), (name = "auth"), (name = "admin"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -95,6 +104,10 @@ fn tenant_routes() -> OpenApiRouter<ApiContext> {
         .merge(login::router())
         .merge(api_tokens::router())
         .merge(streams::router())
+        .merge(keys::router())
+        .merge(publish_tokens::router())
+        .merge(allowlist::router())
+        .merge(audit::router())
 }
 
 fn public_routes() -> OpenApiRouter<ApiContext> {
@@ -115,6 +128,12 @@ pub fn app(db: PgPool, config: ApiConfig) -> Router {
         metrics: Arc::new(metrics::Metrics::default()),
         limiter: Arc::new(ratelimit::RateLimiter::default()),
         openapi: Arc::new(openapi_json()),
+        auth_guard: Arc::new(crate::authorize::FailureGuard::new(
+            config.auth_max_failures,
+            Duration::from_secs(config.auth_failure_window_secs),
+            Duration::from_secs(config.auth_cooldown_secs),
+        )),
+        seal_key: seal_key(&config),
     };
 
     // Each route group gets its own guard; layers apply only to the routes of their group.
@@ -136,11 +155,13 @@ pub fn app(db: PgPool, config: ApiConfig) -> Router {
         .merge(tenant)
         .merge(public)
         .merge(admin)
+        .merge(internal::router(ctx.clone()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .route("/v1/{*rest}", any(no_route))
         .route("/admin/{*rest}", any(no_route))
+        .route("/internal/{*rest}", any(no_route))
         .fallback_service(web)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -185,6 +206,21 @@ pub fn app(db: PgPool, config: ApiConfig) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+fn seal_key(config: &ApiConfig) -> [u8; 32] {
+    match &config.secret_key {
+        Some(k) => crate::domain::crypto::derive_key("inlet-seal-v1", &[k]),
+        None => {
+            tracing::warn!(
+                "INLET_SECRET_KEY is unset: publish-token signing keys sealed by this process cannot be read after a restart"
+            );
+            crate::domain::crypto::derive_key(
+                "inlet-seal-v1",
+                &[&crate::domain::credentials::random_text(43)],
+            )
+        }
+    }
 }
 
 async fn no_route() -> ApiError {

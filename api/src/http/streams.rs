@@ -13,7 +13,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{Cursor, JsonBody, Page, PageQuery, Principal, QueryParams, path_uuid};
 use crate::config::ApiConfig;
 use crate::domain::credentials::{self, Kind};
-use crate::domain::limits::{Limits, LimitsPatch};
+use crate::domain::limits::{ApplyPatch, Limits, LimitsPatch};
 use crate::domain::validate::{self, Errors};
 use crate::store;
 use crate::store::streams::{StatusFilter, StreamFields, StreamRow};
@@ -228,6 +228,70 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(get_one, patch, delete))
         .routes(routes!(enable))
         .routes(routes!(disable))
+        .routes(routes!(attempts))
+}
+
+/// A publish attempt, accepted or refused (SPEC §3).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptView {
+    pub id: Uuid,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `accepted` or `refused`.
+    pub result: String,
+    /// SPEC §4 reason code of a refusal.
+    pub reason_code: Option<String>,
+    /// What the encoder was told.
+    pub detail: String,
+    pub client_ip: String,
+    pub app: String,
+    pub tls: bool,
+    pub key_id: Option<String>,
+    pub session_id: Option<Uuid>,
+    pub node_id: String,
+}
+
+/// Publish attempts on this stream, newest first, with reason codes.
+#[utoipa::path(get, path = "/v1/streams/{id}/attempts", tag = "streams",
+    params(("id" = String, Path, description = "Stream id"), PageQuery),
+    responses((status = 200, body = Page<AttemptView>), (status = 404, body = Problem)))]
+pub async fn attempts(
+    State(ctx): State<ApiContext>,
+    principal: Principal,
+    Path(id): Path<String>,
+    QueryParams(q): QueryParams<PageQuery>,
+) -> Result<axum::Json<Page<AttemptView>>, ApiError> {
+    let id = path_uuid(&id)?;
+    load(&ctx, principal.tenant_id, id).await?;
+    let limit = q.limit()?;
+    let rows = store::publish::list(
+        &ctx.db,
+        principal.tenant_id,
+        id,
+        q.cursor()?.as_ref(),
+        limit,
+    )
+    .await?;
+    let views = rows
+        .into_iter()
+        .map(|r| AttemptView {
+            id: r.id,
+            at: r.at,
+            result: r.result,
+            reason_code: r.reason_code,
+            detail: r.detail,
+            client_ip: r.client_ip,
+            app: r.app,
+            tls: r.tls,
+            key_id: r.key_id,
+            session_id: r.session_id,
+            node_id: r.node_id,
+        })
+        .collect();
+    Ok(axum::Json(Page::from_rows(
+        views,
+        limit,
+        |a: &AttemptView| Cursor::encode(a.at, a.id),
+    )))
 }
 
 async fn load(ctx: &ApiContext, tenant_id: Uuid, id: Uuid) -> Result<StreamView, ApiError> {
@@ -349,7 +413,12 @@ async fn update_with(
         takeover: row.takeover,
         recording: row.recording,
     };
+    let was_enabled = fields.enabled;
     settings.apply(&mut fields)?;
+    if was_enabled && !fields.enabled {
+        store::keys::request_disconnect(&mut tx, principal.tenant_id, id, None, "stream_disabled")
+            .await?;
+    }
     store::streams::update(&mut tx, principal.tenant_id, id, &fields).await?;
     tx.commit().await?;
     tracing::info!(tenant = %principal.tenant_id, stream = %id, by = %principal.describe(), "stream updated");
@@ -379,7 +448,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_uuid(&id)?;
-    if store::streams::delete(&ctx.db, principal.tenant_id, id).await? {
+    let mut tx = ctx.db.begin().await?;
+    if store::streams::delete(&mut tx, principal.tenant_id, id).await? {
+        store::keys::request_disconnect(&mut tx, principal.tenant_id, id, None, "stream_deleted")
+            .await?;
+        tx.commit().await?;
         tracing::info!(tenant = %principal.tenant_id, stream = %id, by = %principal.describe(), "stream deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {

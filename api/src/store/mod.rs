@@ -2,8 +2,12 @@
 //! themselves. Every tenant-owned query takes the tenant id and filters on it.
 
 pub mod api_tokens;
+pub mod audit;
 pub mod idempotency;
 pub mod instance;
+pub mod keys;
+pub mod publish;
 pub mod sessions;
+pub mod signing_keys;
 pub mod streams;
 pub mod tenants;

@@ -187,11 +187,11 @@ pub async fn list(
 }
 
 /// Deletes a stream and its keys; `false` when the tenant has no such stream.
-pub async fn delete(db: &PgPool, tenant_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
+pub async fn delete(conn: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
     let n = sqlx::query("DELETE FROM streams WHERE tenant_id = $1 AND id = $2")
         .bind(tenant_id)
         .bind(id)
-        .execute(db)
+        .execute(conn)
         .await?
         .rows_affected();
     Ok(n == 1)

@@ -90,3 +90,23 @@ pub async fn default_limits(conn: &mut PgConnection, tenant_id: Uuid) -> sqlx::R
             .await?;
     Ok(limits)
 }
+
+pub async fn ip_allowlist(db: &PgPool, tenant_id: Uuid) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT ip_allowlist FROM tenants WHERE id = $1")
+        .bind(tenant_id)
+        .fetch_one(db)
+        .await
+}
+
+pub async fn set_ip_allowlist(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    list: &[String],
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tenants SET ip_allowlist = $2 WHERE id = $1")
+        .bind(tenant_id)
+        .bind(list)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

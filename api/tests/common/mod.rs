@@ -27,6 +27,7 @@ pub struct Tenant {
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
+pub const NODE_SECRET: &str = "test-node-secret";
 
 impl TestApp {
     pub async fn start() -> TestApp {
@@ -44,6 +45,8 @@ impl TestApp {
         config.rate_limit_per_token = 100_000;
         config.rate_limit_per_tenant = 100_000;
         config.rate_limit_per_ip = 100_000;
+        config.node_secret = Some(NODE_SECRET.to_string());
+        config.secret_key = Some(format!("test-secret-key-{}", tdb.name));
         configure(&mut config);
         let admin_token = config.admin_token.clone().unwrap_or_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -124,6 +127,46 @@ impl TestApp {
             body["stream"].clone(),
             body["stream_key"].as_str().expect("key").to_string(),
         )
+    }
+}
+
+impl TestApp {
+    /// Calls the internal authorize endpoint as an ingest node would.
+    pub async fn authorize(&self, app: &str, publish_name: &str, client_ip: &str) -> Value {
+        self.authorize_with(json!({
+            "app": app, "publish_name": publish_name, "client_ip": client_ip, "tls": false, "node_id": "test-node"
+        }))
+        .await
+    }
+
+    pub async fn authorize_with(&self, body: Value) -> Value {
+        let resp = self
+            .req(Method::POST, "/internal/v1/publish/authorize")
+            .bearer_auth(NODE_SECRET)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 200, "authorize answers 200");
+        resp.json().await.expect("json")
+    }
+
+    /// Sends a JSON request with a token and returns (status, body).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.as_token(method, path, token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body)
     }
 }
 

@@ -1,0 +1,470 @@
+//! Publish authorization (SPEC §3–§5): decides whether a publish is let in, from the app, the publish
+//! name (stream key and/or publish token), the connect query and the client address. Every decision
+//! is recorded as a publish attempt; refusals carry a SPEC §4 reason code and a sentence the encoder
+//! operator can act on. Addresses that keep failing are refused without a database lookup for a
+//! cool-down (brute-force protection).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use inlet_contract::publish::{Allow, AuthorizeRequest, AuthorizeResponse, Deny, ReasonCode};
+use uuid::Uuid;
+
+use crate::domain::allowlist;
+use crate::domain::credentials::{self, Kind};
+use crate::domain::publish_token::{self, Expect, Refusal};
+use crate::http::ApiContext;
+use crate::http::error::ApiError;
+use crate::store;
+use crate::store::publish::{Attempt, StreamAuth};
+
+/// Per-address failure counting.
+pub struct FailureGuard {
+    entries: Mutex<HashMap<IpAddr, Failures>>,
+    max: u32,
+    window: Duration,
+    cooldown: Duration,
+}
+
+struct Failures {
+    count: u32,
+    since: Instant,
+    blocked_until: Option<Instant>,
+}
+
+impl FailureGuard {
+    pub fn new(max: u32, window: Duration, cooldown: Duration) -> FailureGuard {
+        FailureGuard {
+            entries: Mutex::new(HashMap::new()),
+            max: max.max(1),
+            window,
+            cooldown,
+        }
+    }
+
+    /// Seconds left of the address's cool-down, if it is in one.
+    pub fn blocked(&self, ip: IpAddr) -> Option<u64> {
+        let now = Instant::now();
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let until = entries.get(&ip)?.blocked_until?;
+        (until > now).then(|| (until - now).as_secs().max(1))
+    }
+
+    /// Counts a credential failure; returns true when it started a cool-down.
+    pub fn fail(&self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() > 100_000 {
+            entries.retain(|_, f| {
+                f.blocked_until.is_some_and(|u| u > now) || now - f.since < self.window
+            });
+        }
+        let f = entries.entry(ip).or_insert(Failures {
+            count: 0,
+            since: now,
+            blocked_until: None,
+        });
+        if now - f.since > self.window {
+            *f = Failures {
+                count: 0,
+                since: now,
+                blocked_until: None,
+            };
+        }
+        f.count += 1;
+        if f.count >= self.max {
+            f.blocked_until = Some(now + self.cooldown);
+            *f = Failures {
+                count: 0,
+                since: now,
+                blocked_until: f.blocked_until,
+            };
+            return true;
+        }
+        false
+    }
+}
+
+/// Reason codes that count as credential guessing.
+fn counts_as_failure(code: ReasonCode) -> bool {
+    matches!(code, ReasonCode::InvalidKey | ReasonCode::TokenInvalid)
+}
+
+/// A refusal under construction.
+struct Refuse(ReasonCode, String);
+
+fn refuse(code: ReasonCode, detail: impl Into<String>) -> Refuse {
+    Refuse(code, detail.into())
+}
+
+/// What is known about the attempt so far (for the record).
+#[derive(Default)]
+struct Known {
+    tenant_id: Option<Uuid>,
+    stream_id: Option<Uuid>,
+    key_id: Option<String>,
+}
+
+/// The publish token, from the publish name's or the connect URL's query, or the publish name itself.
+fn find_token<'a>(
+    name: &'a str,
+    name_query: Option<&'a str>,
+    connect_query: Option<&'a str>,
+) -> Option<String> {
+    let from_query = |q: Option<&str>| {
+        q.and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| v.into_owned())
+        })
+    };
+    from_query(name_query)
+        .or_else(|| from_query(connect_query))
+        .or_else(|| {
+            (name.starts_with("eyJ") && name.matches('.').count() == 2).then(|| name.to_string())
+        })
+}
+
+fn fmt_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// Decides a publish and records the attempt.
+pub async fn authorize(
+    ctx: &ApiContext,
+    req: &AuthorizeRequest,
+) -> Result<AuthorizeResponse, ApiError> {
+    let started = Instant::now();
+    let ip = req.client_ip.to_canonical();
+    if let Some(left) = ctx.auth_guard.blocked(ip) {
+        ctx.metrics.authorize_throttled.inc();
+        return Ok(AuthorizeResponse::Deny(Deny {
+            reason_code: ReasonCode::InvalidKey,
+            description: format!(
+                "Too many failed publish attempts from {ip}; retry in {left} s with a valid stream key."
+            ),
+        }));
+    }
+    let mut known = Known::default();
+    let decision = decide(ctx, req, ip, &mut known).await?;
+    let (response, result, code, detail, session_id) = match decision {
+        Ok(allow) => {
+            let detail = "publish accepted".to_string();
+            let session = allow.session_id;
+            (
+                AuthorizeResponse::Allow(allow),
+                "accepted",
+                None,
+                detail,
+                Some(session),
+            )
+        }
+        Err(Refuse(code, detail)) => {
+            if counts_as_failure(code) && ctx.auth_guard.fail(ip) {
+                tracing::warn!(client_ip = %ip, "publish authorization cool-down started after repeated failures");
+            }
+            let deny = Deny {
+                reason_code: code,
+                description: detail.clone(),
+            };
+            (
+                AuthorizeResponse::Deny(deny),
+                "refused",
+                Some(code.as_str()),
+                detail,
+                None,
+            )
+        }
+    };
+    store::publish::record(
+        &ctx.db,
+        Attempt {
+            tenant_id: known.tenant_id,
+            stream_id: known.stream_id,
+            key_id: known.key_id.as_deref(),
+            session_id,
+            result,
+            reason_code: code,
+            detail: &detail,
+            client_ip: ip.to_string(),
+            app: &req.app,
+            tls: req.tls,
+            node_id: &req.node_id,
+        },
+    )
+    .await?;
+    ctx.metrics.publish_attempt(result, code.unwrap_or(""));
+    ctx.metrics
+        .authorize_duration
+        .observe(started.elapsed().as_secs_f64());
+    tracing::info!(
+        result, reason_code = code.unwrap_or(""), stream = ?known.stream_id, key_id = ?known.key_id,
+        client_ip = %ip, app = %req.app, node = %req.node_id, "publish authorization"
+    );
+    Ok(response)
+}
+
+async fn decide(
+    ctx: &ApiContext,
+    req: &AuthorizeRequest,
+    ip: IpAddr,
+    known: &mut Known,
+) -> Result<Result<Allow, Refuse>, ApiError> {
+    let (name, name_query) = match req.publish_name.split_once('?') {
+        Some((n, q)) => (n, Some(q)),
+        None => (req.publish_name.as_str(), None),
+    };
+    let token = find_token(name, name_query, req.connect_query.as_deref());
+    let key = credentials::parse(Kind::StreamKey, name);
+    let key_auth = match key {
+        Some((id, _)) => store::keys::for_auth(&ctx.db, id).await?,
+        None => None,
+    };
+    let unverified = token.as_deref().map(publish_token::parse);
+
+    // Which stream is this about: the key's, else the token's (unverified) subject.
+    let stream_id = key_auth.as_ref().map(|k| k.stream_id).or_else(|| {
+        unverified
+            .as_ref()
+            .and_then(|u| u.as_ref().ok())
+            .and_then(|u| u.peek_claims())
+            .and_then(|c| Uuid::parse_str(&c.sub).ok())
+    });
+    let stream = match stream_id {
+        Some(id) => store::publish::stream(&ctx.db, id).await?,
+        None => None,
+    };
+    let expected_app = ctx
+        .config
+        .rtmp_apps
+        .first()
+        .map(String::as_str)
+        .unwrap_or("live");
+    let app_ok = ctx.config.rtmp_apps.iter().any(|a| a == &req.app);
+    let Some(stream) = stream else {
+        if !app_ok {
+            return Ok(Err(unknown_app(&req.app, expected_app)));
+        }
+        return Ok(Err(match (key, &token) {
+            (None, Some(_)) => refuse(
+                ReasonCode::TokenInvalid,
+                "The publish token does not name a stream of this service.",
+            ),
+            _ => refuse(
+                ReasonCode::InvalidKey,
+                "The stream key is not valid. Copy the stream key from the dashboard into your encoder's Stream Key field.",
+            ),
+        }));
+    };
+    known.tenant_id = Some(stream.tenant_id);
+    known.stream_id = Some(stream.id);
+    if let Some(k) = key_auth.as_ref().filter(|k| k.stream_id == stream.id) {
+        known.key_id = Some(k.key_id.clone());
+    }
+    if !app_ok {
+        return Ok(Err(unknown_app(&req.app, expected_app)));
+    }
+    if !allowlist::admits(&stream.tenant_allowlist, ip) {
+        return Ok(Err(refuse(
+            ReasonCode::IpNotAllowed,
+            format!("Publishing from {ip} is not allowed by your organization's IP allowlist."),
+        )));
+    }
+    if !allowlist::admits(&stream.ip_allowlist, ip) {
+        return Ok(Err(refuse(
+            ReasonCode::IpNotAllowed,
+            format!("Publishing from {ip} is not allowed by this stream's IP allowlist."),
+        )));
+    }
+
+    let now = Utc::now();
+    let (need_key, need_token) = match stream.auth_mode.as_str() {
+        "token" => (false, true),
+        "key+token" => (true, true),
+        _ => (true, false),
+    };
+    if need_key && let Err(r) = check_key(key, key_auth.as_ref(), &stream, now) {
+        return Ok(Err(r));
+    }
+    let mut single_use: Option<(String, DateTime<Utc>)> = None;
+    if need_token {
+        let Some(parsed) = unverified else {
+            return Ok(Err(refuse(
+                ReasonCode::TokenInvalid,
+                "This stream requires a publish token: add ?token=<token> to the stream key or the server URL.",
+            )));
+        };
+        let claims = match parsed {
+            Err(r) => return Ok(Err(token_refusal(r))),
+            Ok(u) => {
+                let Some(public) =
+                    store::signing_keys::verifying_key(&ctx.db, &u.kid, stream.tenant_id).await?
+                else {
+                    return Ok(Err(refuse(
+                        ReasonCode::TokenInvalid,
+                        format!(
+                            "The publish token's signing key ({}) is unknown or revoked.",
+                            u.kid
+                        ),
+                    )));
+                };
+                match u.verify(&public) {
+                    Ok(c) => c,
+                    Err(r) => return Ok(Err(token_refusal(r))),
+                }
+            }
+        };
+        let expect = Expect {
+            stream_id: &stream.id.to_string(),
+            tenant_id: &stream.tenant_id.to_string(),
+            client_ip: ip,
+            now: now.timestamp(),
+        };
+        if let Err(r) = publish_token::check(&claims, &expect) {
+            return Ok(Err(token_refusal(r)));
+        }
+        if claims.single_use == Some(true) {
+            let exp = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+            single_use = Some((claims.jti, exp));
+        }
+    }
+    if stream.tenant_suspended {
+        return Ok(Err(refuse(
+            ReasonCode::StreamDisabled,
+            "This account is suspended; contact support.",
+        )));
+    }
+    if !stream.enabled {
+        return Ok(Err(refuse(
+            ReasonCode::StreamDisabled,
+            "This stream is disabled. Enable it in the dashboard or with POST /v1/streams/{id}/enable.",
+        )));
+    }
+    // Spend a single-use token last, so a refusal for another reason does not burn it.
+    if let Some((jti, exp)) = single_use
+        && !store::publish::spend_jti(&ctx.db, stream.tenant_id, &jti, exp).await?
+    {
+        return Ok(Err(refuse(
+            ReasonCode::TokenReplayed,
+            "This single-use publish token was already used; mint a new one.",
+        )));
+    }
+    if let Some(id) = &known.key_id {
+        store::keys::touch(&ctx.db, id).await?;
+    }
+    Ok(Ok(Allow {
+        stream_id: stream.id,
+        tenant_id: stream.tenant_id,
+        session_id: Uuid::now_v7(),
+        playback_id: stream.playback_id.clone(),
+        key_id: known.key_id.clone(),
+        limits: stream.limits.0.clone(),
+        reconnect_window_seconds: stream.reconnect_window_seconds.max(0) as u32,
+        max_continuous_duration_seconds: stream.max_continuous_duration_seconds.max(0) as u32,
+        recording: stream.recording,
+    }))
+}
+
+fn unknown_app(app: &str, expected: &str) -> Refuse {
+    refuse(
+        ReasonCode::UnknownApp,
+        format!(
+            "Your encoder connected to /{app}; the server path is /{expected}. In OBS, the Server field must end in /{expected}."
+        ),
+    )
+}
+
+fn check_key(
+    presented: Option<(&str, &str)>,
+    key: Option<&store::keys::KeyAuth>,
+    stream: &StreamAuth,
+    now: DateTime<Utc>,
+) -> Result<(), Refuse> {
+    let invalid = || {
+        refuse(
+            ReasonCode::InvalidKey,
+            "The stream key is not valid. Copy the stream key from the dashboard into your encoder's Stream Key field.",
+        )
+    };
+    let (Some((_, secret)), Some(key)) = (presented, key) else {
+        return Err(invalid());
+    };
+    if key.stream_id != stream.id || !credentials::verify(Kind::StreamKey, secret, &key.secret_hash)
+    {
+        return Err(invalid());
+    }
+    if let Some(at) = key.revoked_at.filter(|at| *at <= now) {
+        return Err(refuse(
+            ReasonCode::KeyRevoked,
+            format!(
+                "This stream key was revoked on {}; copy the current key from the dashboard.",
+                fmt_time(at)
+            ),
+        ));
+    }
+    if let Some(at) = key.expires_at.filter(|at| *at <= now) {
+        let rotated = key.rotated_at.map(fmt_time).unwrap_or_else(|| fmt_time(at));
+        return Err(refuse(
+            ReasonCode::KeyExpired,
+            format!(
+                "This stream key was rotated on {rotated} and stopped working at {}; copy the current key from the dashboard.",
+                fmt_time(at)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn token_refusal(r: Refusal) -> Refuse {
+    match r {
+        Refusal::Expired(m) => refuse(ReasonCode::TokenExpired, capitalize(&m)),
+        Refusal::Invalid(m) | Refusal::NotYetValid(m) => {
+            refuse(ReasonCode::TokenInvalid, capitalize(&m))
+        }
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => format!("{}{}.", f.to_uppercase(), c.as_str()),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_blocks_after_max_failures_within_window() {
+        let g = FailureGuard::new(3, Duration::from_secs(60), Duration::from_secs(300));
+        let ip: IpAddr = "10.0.0.1".parse().expect("ip");
+        assert!(!g.fail(ip));
+        assert!(!g.fail(ip));
+        assert!(g.blocked(ip).is_none());
+        assert!(g.fail(ip));
+        assert!(g.blocked(ip).is_some_and(|s| s > 200));
+        assert!(g.blocked("10.0.0.2".parse().expect("ip")).is_none());
+    }
+
+    #[test]
+    fn token_is_found_in_name_query_connect_query_or_as_the_name() {
+        assert_eq!(
+            find_token("sk_x", Some("token=abc"), None).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            find_token("sk_x", None, Some("a=1&token=def")).as_deref(),
+            Some("def")
+        );
+        assert_eq!(
+            find_token("eyJa.b.c", None, None).as_deref(),
+            Some("eyJa.b.c")
+        );
+        assert_eq!(find_token("sk_x", None, None), None);
+    }
+}

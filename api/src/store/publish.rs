@@ -1,0 +1,132 @@
+//! What publish authorization reads and writes: the stream with its tenant's rules, spent single-use
+//! token ids, and the publish-attempt record.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::domain::limits::Limits;
+use crate::http::extract::Cursor;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StreamAuth {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub enabled: bool,
+    pub auth_mode: String,
+    pub limits: Json<Limits>,
+    pub ip_allowlist: Vec<String>,
+    pub playback_id: String,
+    pub reconnect_window_seconds: i32,
+    pub max_continuous_duration_seconds: i32,
+    pub recording: bool,
+    pub tenant_allowlist: Vec<String>,
+    pub tenant_suspended: bool,
+}
+
+pub async fn stream(db: &PgPool, stream_id: Uuid) -> sqlx::Result<Option<StreamAuth>> {
+    sqlx::query_as(
+        "SELECT s.id, s.tenant_id, s.enabled, s.auth_mode, s.limits, s.ip_allowlist, s.playback_id,
+                s.reconnect_window_seconds, s.max_continuous_duration_seconds, s.recording,
+                t.ip_allowlist AS tenant_allowlist, t.suspended_at IS NOT NULL AS tenant_suspended
+         FROM streams s JOIN tenants t ON t.id = s.tenant_id WHERE s.id = $1",
+    )
+    .bind(stream_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Spends a single-use token id; `false` when it was already spent.
+pub async fn spend_jti(
+    db: &PgPool,
+    tenant_id: Uuid,
+    jti: &str,
+    expires_at: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let n = sqlx::query(
+        "INSERT INTO used_publish_tokens (jti, tenant_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(jti)
+    .bind(tenant_id)
+    .bind(expires_at)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// One publish attempt to record.
+pub struct Attempt<'a> {
+    pub tenant_id: Option<Uuid>,
+    pub stream_id: Option<Uuid>,
+    pub key_id: Option<&'a str>,
+    pub session_id: Option<Uuid>,
+    pub result: &'a str,
+    pub reason_code: Option<&'a str>,
+    pub detail: &'a str,
+    pub client_ip: String,
+    pub app: &'a str,
+    pub tls: bool,
+    pub node_id: &'a str,
+}
+
+pub async fn record(db: &PgPool, a: Attempt<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO publish_attempts (id, tenant_id, stream_id, key_id, session_id, result, reason_code,
+                                       detail, client_ip, app, tls, node_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(a.tenant_id)
+    .bind(a.stream_id)
+    .bind(a.key_id)
+    .bind(a.session_id)
+    .bind(a.result)
+    .bind(a.reason_code)
+    .bind(a.detail)
+    .bind(a.client_ip)
+    .bind(a.app)
+    .bind(a.tls)
+    .bind(a.node_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub result: String,
+    pub reason_code: Option<String>,
+    pub detail: String,
+    pub client_ip: String,
+    pub app: String,
+    pub tls: bool,
+    pub key_id: Option<String>,
+    pub session_id: Option<Uuid>,
+    pub node_id: String,
+}
+
+pub async fn list(
+    db: &PgPool,
+    tenant_id: Uuid,
+    stream_id: Uuid,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> sqlx::Result<Vec<AttemptRow>> {
+    sqlx::query_as(
+        "SELECT id, at, result, reason_code, detail, client_ip, app, tls, key_id, session_id, node_id
+         FROM publish_attempts
+         WHERE tenant_id = $1 AND stream_id = $2 AND ($3::timestamptz IS NULL OR (at, id) < ($3, $4))
+         ORDER BY at DESC, id DESC LIMIT $5",
+    )
+    .bind(tenant_id)
+    .bind(stream_id)
+    .bind(after.map(|c| c.at))
+    .bind(after.and_then(|c| Uuid::parse_str(&c.id).ok()).unwrap_or_default())
+    .bind(limit + 1)
+    .fetch_all(db)
+    .await
+}

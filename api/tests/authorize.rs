@@ -1,0 +1,771 @@
+//! Publish authorization (SPEC §3–§5) over the real internal endpoint and a real database: every
+//! reason code the API decides, key rotation with grace, publish tokens (API-minted and offline),
+//! allowlists (IPv4, IPv6, IPv4-mapped), JWT attacks, brute-force cool-down, attempts and audit.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{NODE_SECRET, Tenant, TestApp};
+use hmac::{Hmac, Mac};
+use inlet_api::domain::publish_token::{self, AUDIENCE, Claims, KeyPair};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const IP: &str = "198.51.100.7";
+
+fn code(v: &Value) -> &str {
+    match v["decision"].as_str() {
+        Some("allow") => "allow",
+        _ => v["reason_code"].as_str().unwrap_or("?"),
+    }
+}
+
+struct Fixture {
+    app: TestApp,
+    t: Tenant,
+    stream: String,
+    key: String,
+}
+
+async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+async fn fixture_with(configure: impl FnOnce(&mut inlet_api::ApiConfig)) -> Fixture {
+    let app = TestApp::start_with(configure).await;
+    let t = app.create_tenant("acme").await;
+    let (s, key) = app.create_stream(&t.token, "studio").await;
+    Fixture {
+        stream: s["id"].as_str().expect("id").to_string(),
+        app,
+        t,
+        key,
+    }
+}
+
+impl Fixture {
+    async fn patch(&self, body: Value) {
+        let (status, _) = self
+            .app
+            .call(
+                Method::PATCH,
+                &format!("/v1/streams/{}", self.stream),
+                &self.t.token,
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+
+    async fn mint(&self, body: Value) -> String {
+        let (status, v) = self
+            .app
+            .call(
+                Method::POST,
+                &format!("/v1/streams/{}/publish-tokens", self.stream),
+                &self.t.token,
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+        v["token"].as_str().expect("token").to_string()
+    }
+
+    async fn rotate(&self, body: Value) -> String {
+        let (status, v) = self
+            .app
+            .call(
+                Method::POST,
+                &format!("/v1/streams/{}/keys", self.stream),
+                &self.t.token,
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+        v["stream_key"].as_str().expect("key").to_string()
+    }
+
+    async fn attempts(&self) -> Vec<Value> {
+        let (status, v) = self
+            .app
+            .call(
+                Method::GET,
+                &format!("/v1/streams/{}/attempts?limit=100", self.stream),
+                &self.t.token,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        v["data"].as_array().expect("data").clone()
+    }
+}
+
+fn claims(stream: &str, tenant: &str, exp_in: i64) -> Claims {
+    let now = chrono::Utc::now().timestamp();
+    Claims {
+        aud: AUDIENCE.into(),
+        sub: stream.into(),
+        tid: tenant.into(),
+        exp: now + exp_in,
+        nbf: None,
+        iat: now,
+        jti: format!("jti-{now}-{exp_in}"),
+        ip: None,
+        single_use: None,
+    }
+}
+
+#[tokio::test]
+async fn stream_key_decisions_and_attempt_records() {
+    let f = fixture().await;
+    let app = &f.app;
+    let wrong_secret = format!("{}{}", &f.key[..f.key.len() - 4], "AAAA");
+    let other_id = "sk_ZZZZZZZZZZ_0123456789abcdef0123456789abcdef";
+
+    // (app, publish name, expected decision)
+    let table: Vec<(&str, String, &str)> = vec![
+        ("live", f.key.clone(), "allow"),
+        ("live", wrong_secret, "invalid_key"),
+        ("live", other_id.into(), "invalid_key"),
+        ("live", "not-a-key".into(), "invalid_key"),
+        ("live", String::new(), "invalid_key"),
+        ("livee", f.key.clone(), "unknown_app"),
+    ];
+    for (app_name, name, want) in &table {
+        let v = app.authorize(app_name, name, IP).await;
+        assert_eq!(code(&v), *want, "{app_name} {name}: {v}");
+    }
+    let allow = app.authorize("live", &f.key, IP).await;
+    assert_eq!(allow["stream_id"], f.stream.as_str());
+    assert_eq!(allow["tenant_id"], f.t.id.as_str());
+    assert!(allow["session_id"].is_string() && allow["playback_id"].is_string());
+    assert_eq!(allow["limits"]["video_codecs"], json!(["h264"]));
+    assert!(
+        !f.key.contains(allow["playback_id"].as_str().expect("pid")),
+        "playback id is unrelated to the key"
+    );
+
+    let wrong_app = app.authorize("livee", &f.key, IP).await;
+    let desc = wrong_app["description"].as_str().expect("desc");
+    assert!(desc.contains("/livee") && desc.contains("/live"), "{desc}");
+
+    // Attempts: recorded on the stream, newest first, the wrong-secret one included; unknown ids not.
+    let attempts = f.attempts().await;
+    let codes: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["reason_code"].as_str().unwrap_or("ok"))
+        .collect();
+    assert_eq!(
+        codes,
+        vec!["unknown_app", "ok", "unknown_app", "invalid_key", "ok"]
+    );
+    assert_eq!(attempts[3]["result"], "refused");
+    assert_eq!(attempts[3]["client_ip"], IP);
+    assert_eq!(attempts[1]["result"], "accepted");
+    let all: i64 = sqlx::query_scalar("SELECT count(*) FROM publish_attempts")
+        .fetch_one(&app.db)
+        .await
+        .expect("n");
+    assert_eq!(all, 8, "unattributable attempts are recorded too");
+
+    // The secret part of a key is never written anywhere.
+    let secret = f.key.rsplit('_').next().expect("secret");
+    let dump: Vec<String> =
+        sqlx::query_scalar("SELECT row_to_json(a)::text FROM publish_attempts a")
+            .fetch_all(&app.db)
+            .await
+            .expect("rows");
+    assert!(dump.iter().all(|r| !r.contains(secret)));
+
+    // last_used_at is set.
+    let (_, keys) = app
+        .call(
+            Method::GET,
+            &format!("/v1/streams/{}/keys", f.stream),
+            &f.t.token,
+            None,
+        )
+        .await;
+    assert!(keys["data"][0]["last_used_at"].is_string());
+}
+
+#[tokio::test]
+async fn rotation_grace_revocation_and_disabled_stream() {
+    let f = fixture().await;
+    let app = &f.app;
+    let old = f.key.clone();
+    let new = f.rotate(json!({"grace_seconds": 2})).await;
+    assert_eq!(
+        code(&app.authorize("live", &old, IP).await),
+        "allow",
+        "old key works during the grace window"
+    );
+    assert_eq!(code(&app.authorize("live", &new, IP).await), "allow");
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let v = app.authorize("live", &old, IP).await;
+    assert_eq!(code(&v), "key_expired", "one second after the grace window");
+    assert!(
+        v["description"].as_str().expect("d").contains("rotated"),
+        "{v}"
+    );
+    assert_eq!(code(&app.authorize("live", &new, IP).await), "allow");
+
+    // Rotation without grace: the previous key stops at once.
+    let newest = f.rotate(json!({})).await;
+    assert_eq!(code(&app.authorize("live", &new, IP).await), "key_expired");
+    assert_eq!(code(&app.authorize("live", &newest, IP).await), "allow");
+
+    // Revocation.
+    let key_id = newest.split('_').nth(1).expect("id");
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/streams/{}/keys/{key_id}", f.stream),
+            &f.t.token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        code(&app.authorize("live", &newest, IP).await),
+        "key_revoked"
+    );
+    let pending: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM disconnect_requests WHERE key_id = $1")
+            .bind(key_id)
+            .fetch_one(&app.db)
+            .await
+            .expect("n");
+    assert_eq!(pending, 1, "revocation records a disconnect for the ingest");
+
+    // Key list shows statuses.
+    let (_, keys) = app
+        .call(
+            Method::GET,
+            &format!("/v1/streams/{}/keys", f.stream),
+            &f.t.token,
+            None,
+        )
+        .await;
+    let statuses: Vec<&str> = keys["data"]
+        .as_array()
+        .expect("d")
+        .iter()
+        .filter_map(|k| k["status"].as_str())
+        .collect();
+    assert_eq!(statuses, vec!["revoked", "expired", "expired"]);
+    assert!(
+        !keys
+            .to_string()
+            .contains(newest.rsplit('_').next().expect("s"))
+    );
+
+    // Disabled stream.
+    let fresh = f.rotate(json!({})).await;
+    app.call(
+        Method::POST,
+        &format!("/v1/streams/{}/disable", f.stream),
+        &f.t.token,
+        None,
+    )
+    .await;
+    assert_eq!(
+        code(&app.authorize("live", &fresh, IP).await),
+        "stream_disabled"
+    );
+    app.call(
+        Method::POST,
+        &format!("/v1/streams/{}/enable", f.stream),
+        &f.t.token,
+        None,
+    )
+    .await;
+    assert_eq!(code(&app.authorize("live", &fresh, IP).await), "allow");
+
+    // Grace out of range is a field error.
+    let (status, v) = app
+        .call(
+            Method::POST,
+            &format!("/v1/streams/{}/keys", f.stream),
+            &f.t.token,
+            Some(json!({"grace_seconds": -1})),
+        )
+        .await;
+    assert_eq!(
+        (status, common::fields(&v)),
+        (422, vec!["grace_seconds".to_string()])
+    );
+}
+
+#[tokio::test]
+async fn allowlists_ipv4_ipv6_and_mapped_addresses() {
+    let f = fixture().await;
+    let app = &f.app;
+    f.patch(json!({"ip_allowlist": ["203.0.113.0/24", "2001:db8::/32"]}))
+        .await;
+    let table = [
+        ("203.0.113.5", "allow"),
+        ("::ffff:203.0.113.5", "allow"),
+        ("2001:db8:1::5", "allow"),
+        ("203.0.114.5", "ip_not_allowed"),
+        ("2001:db9::1", "ip_not_allowed"),
+    ];
+    for (ip, want) in table {
+        assert_eq!(code(&app.authorize("live", &f.key, ip).await), want, "{ip}");
+    }
+    // The tenant list must admit the address too.
+    let (status, v) = app
+        .call(
+            Method::PUT,
+            "/v1/ip-allowlist",
+            &f.t.token,
+            Some(json!({"ip_allowlist": ["2001:db8:1::/48"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(v["ip_allowlist"], json!(["2001:db8:1::/48"]));
+    assert_eq!(
+        code(&app.authorize("live", &f.key, "2001:db8:1::5").await),
+        "allow"
+    );
+    let v = app.authorize("live", &f.key, "203.0.113.5").await;
+    assert_eq!(code(&v), "ip_not_allowed");
+    assert!(
+        v["description"]
+            .as_str()
+            .expect("d")
+            .contains("organization")
+    );
+    let (status, v) = app
+        .call(
+            Method::PUT,
+            "/v1/ip-allowlist",
+            &f.t.token,
+            Some(json!({"ip_allowlist": ["nope"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, common::fields(&v)),
+        (422, vec!["ip_allowlist[0]".to_string()])
+    );
+}
+
+#[tokio::test]
+async fn publish_tokens_by_auth_mode_single_use_and_binding() {
+    let f = fixture().await;
+    let app = &f.app;
+
+    // key mode ignores tokens; token mode needs one.
+    f.patch(json!({"auth_mode": "token"})).await;
+    let v = app.authorize("live", &f.key, IP).await;
+    assert_eq!(code(&v), "token_invalid");
+    let token = f.mint(json!({"ttl_seconds": 600})).await;
+    assert_eq!(
+        code(&app.authorize("live", &token, IP).await),
+        "allow",
+        "token as the publish name"
+    );
+    let v = app
+        .authorize_with(json!({"app": "live", "publish_name": "studio", "connect_query": format!("token={token}"),
+                               "client_ip": IP, "tls": true, "node_id": "n"}))
+        .await;
+    assert_eq!(code(&v), "allow", "token in the connect URL's query");
+
+    // key+token: both needed.
+    f.patch(json!({"auth_mode": "key+token"})).await;
+    assert_eq!(
+        code(
+            &app.authorize("live", &format!("{}?token={token}", f.key), IP)
+                .await
+        ),
+        "allow"
+    );
+    assert_eq!(
+        code(&app.authorize("live", &f.key, IP).await),
+        "token_invalid"
+    );
+    assert_eq!(
+        code(&app.authorize("live", &token, IP).await),
+        "invalid_key"
+    );
+
+    // Single use: once.
+    let once = f
+        .mint(json!({"ttl_seconds": 600, "single_use": true}))
+        .await;
+    let name = format!("{}?token={once}", f.key);
+    assert_eq!(code(&app.authorize("live", &name, IP).await), "allow");
+    assert_eq!(
+        code(&app.authorize("live", &name, IP).await),
+        "token_replayed"
+    );
+
+    // IP binding.
+    let bound = f
+        .mint(json!({"ttl_seconds": 600, "ip": "198.51.100.0/24"}))
+        .await;
+    let name = format!("{}?token={bound}", f.key);
+    assert_eq!(code(&app.authorize("live", &name, IP).await), "allow");
+    assert_eq!(
+        code(&app.authorize("live", &name, "192.0.2.1").await),
+        "token_invalid"
+    );
+
+    // A token for another stream of the same tenant.
+    let (other, _) = app.create_stream(&f.t.token, "other").await;
+    let (_, v) = app
+        .call(
+            Method::POST,
+            &format!(
+                "/v1/streams/{}/publish-tokens",
+                other["id"].as_str().expect("id")
+            ),
+            &f.t.token,
+            Some(json!({"ttl_seconds": 600})),
+        )
+        .await;
+    let foreign = v["token"].as_str().expect("t");
+    assert_eq!(
+        code(
+            &app.authorize("live", &format!("{}?token={foreign}", f.key), IP)
+                .await
+        ),
+        "token_invalid"
+    );
+
+    // Bad TTL / binding are field errors.
+    let (status, v) = app
+        .call(
+            Method::POST,
+            &format!("/v1/streams/{}/publish-tokens", f.stream),
+            &f.t.token,
+            Some(json!({"ttl_seconds": 0, "ip": "x"})),
+        )
+        .await;
+    assert_eq!(
+        (status, common::fields(&v)),
+        (422, vec!["ttl_seconds".to_string(), "ip[0]".to_string()])
+    );
+}
+
+#[tokio::test]
+async fn offline_tokens_with_tenant_signing_keys_and_jwt_attacks() {
+    let f = fixture().await;
+    let app = &f.app;
+    f.patch(json!({"auth_mode": "token"})).await;
+    let (status, created) = app
+        .call(
+            Method::POST,
+            "/v1/signing-keys",
+            &f.t.token,
+            Some(json!({"name": "backend"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let kid = created["id"].as_str().expect("kid").to_string();
+    let pem = created["private_key_pem"].as_str().expect("pem");
+    let pair = KeyPair::from_private_pem(pem).expect("the returned private key loads");
+    let (_, list) = app
+        .call(Method::GET, "/v1/signing-keys", &f.t.token, None)
+        .await;
+    assert!(
+        list["data"][0].get("private_key_pem").is_none(),
+        "private key shown once"
+    );
+
+    let good = publish_token::mint(&kid, &pair, &claims(&f.stream, &f.t.id, 600)).expect("mint");
+    assert_eq!(
+        code(&app.authorize("live", &good, IP).await),
+        "allow",
+        "offline token accepted"
+    );
+
+    let expired =
+        publish_token::mint(&kid, &pair, &claims(&f.stream, &f.t.id, -120)).expect("mint");
+    assert_eq!(
+        code(&app.authorize("live", &expired, IP).await),
+        "token_expired"
+    );
+    let mut early = claims(&f.stream, &f.t.id, 600);
+    early.nbf = Some(early.iat + 300);
+    let early = publish_token::mint(&kid, &pair, &early).expect("mint");
+    assert_eq!(
+        code(&app.authorize("live", &early, IP).await),
+        "token_invalid",
+        "not yet valid"
+    );
+    let mut aud = claims(&f.stream, &f.t.id, 600);
+    aud.aud = "someone-else".into();
+    let aud = publish_token::mint(&kid, &pair, &aud).expect("mint");
+    assert_eq!(
+        code(&app.authorize("live", &aud, IP).await),
+        "token_invalid",
+        "wrong audience"
+    );
+
+    // Another tenant id in a token signed by this tenant's key.
+    let b = app.create_tenant("other").await;
+    let wrong_tid = publish_token::mint(&kid, &pair, &claims(&f.stream, &b.id, 600)).expect("mint");
+    assert_eq!(
+        code(&app.authorize("live", &wrong_tid, IP).await),
+        "token_invalid"
+    );
+    // Another tenant's signing key cannot mint for this tenant's stream.
+    let (_, bkey) = app
+        .call(
+            Method::POST,
+            "/v1/signing-keys",
+            &b.token,
+            Some(json!({"name": "b"})),
+        )
+        .await;
+    let bpair =
+        KeyPair::from_private_pem(bkey["private_key_pem"].as_str().expect("pem")).expect("pem");
+    let cross = publish_token::mint(
+        bkey["id"].as_str().expect("kid"),
+        &bpair,
+        &claims(&f.stream, &f.t.id, 600),
+    )
+    .expect("m");
+    assert_eq!(
+        code(&app.authorize("live", &cross, IP).await),
+        "token_invalid"
+    );
+
+    // Attacks on the format.
+    let parts: Vec<&str> = good.split('.').collect();
+    let b64 = |v: Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).expect("json"));
+    let none = format!("{}.{}.", b64(json!({"alg": "none", "kid": kid})), parts[1]);
+    assert_eq!(
+        code(&app.authorize("live", &none, IP).await),
+        "token_invalid",
+        "alg none"
+    );
+    let hs_input = format!(
+        "{}.{}",
+        b64(json!({"alg": "HS256", "typ": "JWT", "kid": kid})),
+        parts[1]
+    );
+    let public_pem = created["public_key_pem"].as_str().expect("public");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(public_pem.as_bytes()).expect("hmac");
+    mac.update(hs_input.as_bytes());
+    let hs = format!(
+        "{hs_input}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    );
+    assert_eq!(
+        code(&app.authorize("live", &hs, IP).await),
+        "token_invalid",
+        "HS256 with the public key"
+    );
+    let mut forged = claims(&f.stream, &f.t.id, 600);
+    forged.exp += 86_400 * 365;
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(serde_json::to_value(&forged).expect("v")),
+        parts[2]
+    );
+    assert_eq!(
+        code(&app.authorize("live", &tampered, IP).await),
+        "token_invalid",
+        "modified payload"
+    );
+
+    // Revoking the signing key refuses its tokens.
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/signing-keys/{kid}"),
+            &f.t.token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let again = publish_token::mint(&kid, &pair, &claims(&f.stream, &f.t.id, 601)).expect("mint");
+    assert_eq!(
+        code(&app.authorize("live", &again, IP).await),
+        "token_invalid"
+    );
+
+    // API tokens survive a rotation of the API's own key.
+    let api_token = {
+        let (_, v) = app
+            .call(
+                Method::POST,
+                &format!("/v1/streams/{}/publish-tokens", f.stream),
+                &f.t.token,
+                Some(json!({"ttl_seconds": 600})),
+            )
+            .await;
+        v["token"].as_str().expect("t").to_string()
+    };
+    let resp = app
+        .req(Method::POST, "/admin/v1/publish-signing-key/rotate")
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 201);
+    assert_eq!(
+        code(&app.authorize("live", &api_token, IP).await),
+        "allow",
+        "old API key still verifies"
+    );
+}
+
+#[tokio::test]
+async fn repeated_failures_start_a_cool_down_without_database_lookups() {
+    let f = fixture_with(|c| c.auth_max_failures = 3).await;
+    let app = &f.app;
+    let bad = "sk_ZZZZZZZZZZ_0123456789abcdef0123456789abcdef";
+    for _ in 0..3 {
+        assert_eq!(code(&app.authorize("live", bad, IP).await), "invalid_key");
+    }
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM publish_attempts")
+        .fetch_one(&app.db)
+        .await
+        .expect("n");
+    let v = app.authorize("live", &f.key, IP).await;
+    assert_eq!(
+        code(&v),
+        "invalid_key",
+        "even a valid key is refused during the cool-down"
+    );
+    assert!(
+        v["description"]
+            .as_str()
+            .expect("d")
+            .contains("Too many failed")
+    );
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM publish_attempts")
+        .fetch_one(&app.db)
+        .await
+        .expect("n");
+    assert_eq!(before, after, "no database work during the cool-down");
+    assert_eq!(
+        code(&app.authorize("live", &f.key, "198.51.100.8").await),
+        "allow",
+        "other addresses unaffected"
+    );
+    let metrics = app
+        .req(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("m")
+        .text()
+        .await
+        .expect("t");
+    assert!(
+        metrics.contains("inlet_api_authorize_throttled_total 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        r#"inlet_api_publish_attempts_total{result="refused",reason_code="invalid_key"} 3"#
+    ));
+}
+
+#[tokio::test]
+async fn internal_api_needs_the_node_secret() {
+    let f = fixture().await;
+    let body = json!({"app": "live", "publish_name": f.key, "client_ip": IP, "tls": false, "node_id": "n"});
+    for auth in [None, Some("wrong"), Some(&format!("{NODE_SECRET}x")[..])] {
+        let mut req = f
+            .app
+            .req(Method::POST, "/internal/v1/publish/authorize")
+            .json(&body);
+        if let Some(a) = auth {
+            req = req.bearer_auth(a);
+        }
+        common::problem(req.send().await.expect("send"), 401).await;
+    }
+    // Tenant API tokens are not node secrets.
+    let resp = f
+        .app
+        .req(Method::POST, "/internal/v1/publish/authorize")
+        .bearer_auth(&f.t.token)
+        .json(&body)
+        .send()
+        .await
+        .expect("s");
+    common::problem(resp, 401).await;
+}
+
+#[tokio::test]
+async fn audit_log_records_rotations_revocations_and_mints() {
+    let f = fixture().await;
+    let app = &f.app;
+    let new = f
+        .rotate(json!({"grace_seconds": 60, "disconnect_active": true}))
+        .await;
+    let key_id = new.split('_').nth(1).expect("id").to_string();
+    app.call(
+        Method::DELETE,
+        &format!("/v1/streams/{}/keys/{key_id}", f.stream),
+        &f.t.token,
+        None,
+    )
+    .await;
+    f.mint(json!({"ttl_seconds": 60})).await;
+    let (_, sk) = app
+        .call(
+            Method::POST,
+            "/v1/signing-keys",
+            &f.t.token,
+            Some(json!({"name": "k"})),
+        )
+        .await;
+    app.call(
+        Method::DELETE,
+        &format!("/v1/signing-keys/{}", sk["id"].as_str().expect("kid")),
+        &f.t.token,
+        None,
+    )
+    .await;
+    app.call(
+        Method::PUT,
+        "/v1/ip-allowlist",
+        &f.t.token,
+        Some(json!({"ip_allowlist": []})),
+    )
+    .await;
+
+    let (status, log) = app
+        .call(Method::GET, "/v1/audit-log", &f.t.token, None)
+        .await;
+    assert_eq!(status, 200);
+    let actions: Vec<&str> = log["data"]
+        .as_array()
+        .expect("d")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "ip_allowlist.updated",
+            "signing_key.revoked",
+            "signing_key.created",
+            "publish_token.minted",
+            "stream_key.revoked",
+            "stream_key.rotated"
+        ]
+    );
+    let rotated = &log["data"][5];
+    assert_eq!(rotated["actor"], format!("token:{}", f.t.token_id));
+    assert_eq!(rotated["details"]["grace_seconds"], 60);
+    assert_eq!(rotated["details"]["disconnect_active"], true);
+    assert!(
+        rotated["client_ip"]
+            .as_str()
+            .is_some_and(|ip| ip == "127.0.0.1")
+    );
+    assert!(
+        !log.to_string()
+            .contains(new.rsplit('_').next().expect("secret")),
+        "no secret in the audit log"
+    );
+}

@@ -1,0 +1,44 @@
+//! Stream limits (SPEC §4): the values the API stores and the ingest polices.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What happens when a feed breaks a limit.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnViolation {
+    /// Close the session with `limits_violation`.
+    Reject,
+    /// Keep the session, record a warning and fire a webhook.
+    Flag,
+}
+
+/// The limits of a stream.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Limits {
+    /// Maximum bitrate over a sliding 5 s window, kbit/s.
+    pub max_bitrate_kbps: u32,
+    /// Maximum time between keyframes, ms.
+    pub max_keyframe_interval_ms: u32,
+    pub video_codecs: Vec<String>,
+    pub audio_codecs: Vec<String>,
+    pub max_width: u32,
+    pub max_height: u32,
+    pub max_fps: u32,
+    pub on_violation: OnViolation,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bitrate_kbps: 12_000,
+            max_keyframe_interval_ms: 4_000,
+            video_codecs: vec!["h264".into()],
+            audio_codecs: vec!["aac".into()],
+            max_width: 3840,
+            max_height: 2160,
+            max_fps: 60,
+            on_violation: OnViolation::Reject,
+        }
+    }
+}
