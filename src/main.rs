@@ -143,7 +143,7 @@ async fn run(cli: &mut Cli, cluster: Option<&Cluster>) -> anyhow::Result<()> {
         cli.api.clone(),
         stopped(stop_rx.clone()),
     ));
-    let ingest = tokio::spawn(inlet_ingest::serve(ingest_listener, stopped(stop_rx)));
+    let ingest = tokio::spawn(inlet_ingest::server::http::serve(ingest_listener, stopped(stop_rx)));
     shutdown_signal().await;
     let _ = stop_tx.send(true);
     api.await??;

@@ -1,50 +1,10 @@
-//! Inlet's data plane (`inlet-ingest`). This crate will hold the RTMP/RTMPS listener, the policy
-//! enforcement, the HLS packager and origin. For now it serves its operational endpoints
-//! (`/healthz`, `/readyz`, `/metrics`) on the HLS listener and shuts down cleanly on a signal.
+//! Inlet's data plane (`inlet-ingest`): the RTMP protocol core (`rtmp`, sans-IO), media frames
+//! (`media`), and the IO shell (`server`: listeners, TLS, authorization, HTTP endpoints). Data flows
+//! one way: socket → session → media → sink, with reports to the API branching off.
 
 pub mod config;
-
-use std::future::Future;
-
-use axum::Router;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
+pub mod media;
+pub mod rtmp;
+pub mod server;
 
 pub use config::IngestConfig;
-
-fn router() -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { axum::Json(serde_status("ok")) }))
-        .route(
-            "/readyz",
-            get(|| async { axum::Json(serde_status("ready")) }),
-        )
-        .route("/metrics", get(metrics))
-}
-
-fn serde_status(status: &str) -> std::collections::BTreeMap<&'static str, String> {
-    std::collections::BTreeMap::from([("status", status.to_string())])
-}
-
-async fn metrics() -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        "# HELP inlet_ingest_up Whether the ingest process is running.\n# TYPE inlet_ingest_up gauge\ninlet_ingest_up 1\n",
-    )
-}
-
-/// Serves the ingest's HTTP endpoints on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    tracing::info!(addr = %listener.local_addr()?, "inlet-ingest HTTP listening");
-    axum::serve(listener, router())
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
-}

@@ -19,5 +19,5 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.common.log_format);
     let listener = tokio::net::TcpListener::bind(cli.ingest.hls_listen).await?;
-    inlet_ingest::serve(listener, inlet_contract::process::shutdown_signal()).await
+    inlet_ingest::server::http::serve(listener, inlet_contract::process::shutdown_signal()).await
 }
