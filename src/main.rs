@@ -10,7 +10,9 @@ use inlet_api::ApiConfig;
 use inlet_contract::process::shutdown_signal;
 use inlet_contract::settings::{CommonSettings, init_tracing};
 use inlet_ingest::IngestConfig;
+use inlet_ingest::server::{DiscardSinks, Ingest};
 use inlet_pgcluster::{Cluster, ClusterOptions};
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Inlet all-in-one: control plane + ingest, with a private PostgreSQL when DATABASE_URL is unset.
@@ -128,9 +130,22 @@ async fn run(cli: &mut Cli, cluster: Option<&Cluster>) -> anyhow::Result<()> {
     if cli.ingest.hls_dir.is_none() {
         cli.ingest.hls_dir = Some(cli.data_dir.join("hls"));
     }
+    cli.ingest.tls_dev_dir = cli.data_dir.join("tls");
 
     let api_listener = tokio::net::TcpListener::bind(cli.api.api_listen).await?;
+    // The in-process ingest asks this process's own API.
+    cli.ingest.api_url = format!("http://{}", api_listener.local_addr()?);
     let ingest_listener = tokio::net::TcpListener::bind(cli.ingest.hls_listen).await?;
+    let node_secret = cli.api.node_secret.clone().unwrap_or_default();
+    let ingest = Ingest::bind(
+        cli.ingest.clone(),
+        &cli.common.node_id,
+        &node_secret,
+        Arc::new(DiscardSinks),
+        true,
+    )
+    .await?;
+    let ingest_metrics = ingest.shared.metrics.clone();
     print_banner(cli, &first);
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -143,11 +158,17 @@ async fn run(cli: &mut Cli, cluster: Option<&Cluster>) -> anyhow::Result<()> {
         cli.api.clone(),
         stopped(stop_rx.clone()),
     ));
-    let ingest = tokio::spawn(inlet_ingest::server::http::serve(ingest_listener, stopped(stop_rx)));
+    let ingest_http = tokio::spawn(inlet_ingest::server::http::serve(
+        ingest_listener,
+        ingest_metrics,
+        stopped(stop_rx.clone()),
+    ));
+    let rtmp = tokio::spawn(ingest.run(stop_rx));
     shutdown_signal().await;
     let _ = stop_tx.send(true);
+    rtmp.await??;
     api.await??;
-    ingest.await??;
+    ingest_http.await??;
     db.close().await;
     Ok(())
 }

@@ -152,7 +152,8 @@ mod tests {
 
     #[test]
     fn stat_line_with_spaces_and_parens_in_comm() {
-        let line = "4242 (bench (x) 1) S 17 4242 17 0 -1 4194560 100 0 0 0 250 30 0 0 20 0 4 0 1 1 1";
+        let line =
+            "4242 (bench (x) 1) S 17 4242 17 0 -1 4194560 100 0 0 0 250 30 0 0 20 0 4 0 1 1 1";
         assert_eq!(parse_stat(line), Some(("bench (x) 1", 17, 280)));
     }
 

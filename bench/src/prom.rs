@@ -17,8 +17,11 @@ pub struct Quantile {
     pub upper: f64,
 }
 
+/// One sample line: series name, labels, value.
+type Sample<'a> = (&'a str, Vec<(&'a str, &'a str)>, f64);
+
 /// Splits `name{a="x",b="y"} 12` into (name, labels, value). Comments and malformed lines: `None`.
-fn parse_line(line: &str) -> Option<(&str, Vec<(&str, &str)>, f64)> {
+fn parse_line(line: &str) -> Option<Sample<'_>> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return None;
@@ -207,7 +210,11 @@ inlet_api_http_request_duration_seconds_bucket{method="GET",route="/y",le="+Inf"
         let d = h.since(&before).expect("same layout");
         assert_eq!(d.buckets, vec![(0.001, 2.0), (f64::INFINITY, 3.0)]);
         assert_eq!(
-            histogram(TEXT, "inlet_api_http_request_duration_seconds", &[("route", "/z")]),
+            histogram(
+                TEXT,
+                "inlet_api_http_request_duration_seconds",
+                &[("route", "/z")]
+            ),
             None
         );
     }

@@ -31,10 +31,52 @@ pub struct IngestConfig {
     )]
     pub hls_public_url: String,
     /// Directory HLS playlists and segments are written to (default: <INLET_DATA_DIR>/hls in the
-    /// all-in-one, ./data/hls otherwise).
+    /// all-in-one; the HLS packager will use it).
     #[arg(long, env = "INLET_HLS_DIR")]
     pub hls_dir: Option<PathBuf>,
     /// Where the ingest reaches the API's internal endpoints.
     #[arg(long, env = "INLET_API_URL", default_value = "http://127.0.0.1:8080")]
     pub api_url: String,
+    /// Time allowed for the RTMP handshake (C0/C1/C2), seconds.
+    #[arg(long, env = "INLET_RTMP_HANDSHAKE_TIMEOUT_SECS", default_value_t = 5)]
+    pub rtmp_handshake_timeout_secs: u64,
+    /// Time allowed from TCP accept to `publish`, seconds.
+    #[arg(long, env = "INLET_RTMP_PUBLISH_TIMEOUT_SECS", default_value_t = 10)]
+    pub rtmp_publish_timeout_secs: u64,
+    /// A connection that sends nothing for this long is closed, seconds (nginx-rtmp `timeout`).
+    #[arg(long, env = "INLET_RTMP_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    pub rtmp_idle_timeout_secs: u64,
+    /// Largest chunk size a publisher may set, bytes.
+    #[arg(long, env = "INLET_RTMP_MAX_CHUNK_SIZE", default_value_t = 1 << 20)]
+    pub rtmp_max_chunk_size: u32,
+    /// Largest RTMP message accepted, bytes (nginx-rtmp `max_message`).
+    #[arg(long, env = "INLET_RTMP_MAX_MESSAGE", default_value_t = 8 << 20)]
+    pub rtmp_max_message: u32,
+    /// Most chunk streams one connection may open (nginx-rtmp `max_streams`).
+    #[arg(long, env = "INLET_RTMP_MAX_CHUNK_STREAMS", default_value_t = 64)]
+    pub rtmp_max_chunk_streams: usize,
+    /// Most RTMP/RTMPS connections in total.
+    #[arg(long, env = "INLET_RTMP_MAX_CONNECTIONS", default_value_t = 2000)]
+    pub rtmp_max_connections: usize,
+    /// Most RTMP/RTMPS connections from one address.
+    #[arg(long, env = "INLET_RTMP_MAX_CONNECTIONS_PER_IP", default_value_t = 50)]
+    pub rtmp_max_connections_per_ip: usize,
+    /// Timeout of the authorize call to the API, milliseconds (then: control_plane_unavailable).
+    #[arg(long, env = "INLET_AUTHORIZE_TIMEOUT_MS", default_value_t = 2000)]
+    pub authorize_timeout_ms: u64,
+    /// Directory for the generated development certificate when INLET_TLS_CERT is unset.
+    #[arg(long, env = "INLET_TLS_DEV_DIR", default_value = "./data/tls")]
+    pub tls_dev_dir: PathBuf,
+}
+
+impl IngestConfig {
+    /// A configuration with every default, for tests and embedding.
+    pub fn defaults() -> IngestConfig {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            ingest: IngestConfig,
+        }
+        <Wrapper as clap::Parser>::parse_from(["inlet-ingest"]).ingest
+    }
 }

@@ -1,8 +1,12 @@
 //! `inlet-ingest`: wiring only.
 
+use std::sync::Arc;
+
 use clap::Parser;
 use inlet_contract::settings::{CommonSettings, init_tracing};
 use inlet_ingest::IngestConfig;
+use inlet_ingest::server::{DiscardSinks, Ingest};
+use tokio::sync::watch;
 
 /// Inlet data plane: RTMP/RTMPS ingest, HLS packager and origin.
 #[derive(Parser)]
@@ -18,6 +22,34 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.common.log_format);
-    let listener = tokio::net::TcpListener::bind(cli.ingest.hls_listen).await?;
-    inlet_ingest::server::http::serve(listener, inlet_contract::process::shutdown_signal()).await
+    let Some(secret) = cli.common.node_secret.clone() else {
+        anyhow::bail!(
+            "INLET_NODE_SECRET is not set: the ingest needs it to ask the API (INLET_API_URL) about publishes."
+        );
+    };
+    let http = tokio::net::TcpListener::bind(cli.ingest.hls_listen).await?;
+    let ingest = Ingest::bind(
+        cli.ingest,
+        &cli.common.node_id,
+        &secret,
+        Arc::new(DiscardSinks),
+        true,
+    )
+    .await?;
+    let metrics = ingest.shared.metrics.clone();
+    let (tx, rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let http = tokio::spawn(inlet_ingest::server::http::serve(
+        http,
+        metrics,
+        stopped(rx.clone()),
+    ));
+    let rtmp = tokio::spawn(ingest.run(rx));
+    inlet_contract::process::shutdown_signal().await;
+    let _ = tx.send(true);
+    rtmp.await??;
+    http.await??;
+    Ok(())
 }

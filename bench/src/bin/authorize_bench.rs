@@ -118,10 +118,8 @@ fn main() -> anyhow::Result<()> {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let opts = ClusterOptions {
-        data_dir: std::env::temp_dir().join(format!(
-            "inlet-bench-pg-{}-{nanos:09}",
-            std::process::id()
-        )),
+        data_dir: std::env::temp_dir()
+            .join(format!("inlet-bench-pg-{}-{nanos:09}", std::process::id())),
         port: None,
         fsync: args.fsync,
         superuser: "inlet".into(),
@@ -179,7 +177,10 @@ fn bench(args: &Args, cluster: &mut Cluster, opts: &ClusterOptions) -> anyhow::R
     }
     let url = cluster.url("bench");
     client_rt
-        .block_on(inlet_api::ensure_database(&cluster.url("postgres"), "bench"))
+        .block_on(inlet_api::ensure_database(
+            &cluster.url("postgres"),
+            "bench",
+        ))
         .context("could not create the bench database")?;
 
     let api = ApiThread::start(args, &url, cpus)?;
@@ -299,8 +300,7 @@ impl Workload {
     /// Whether request `i` presents a wrong secret. Spreads the invalid ones evenly: with 10 %,
     /// one request in ten.
     fn invalid(&self, i: usize) -> bool {
-        (i * self.invalid_percent) % 100 + self.invalid_percent >= 100
-            && self.invalid_percent > 0
+        (i * self.invalid_percent) % 100 + self.invalid_percent >= 100 && self.invalid_percent > 0
     }
 
     fn request(&self, i: usize) -> AuthorizeRequest {
@@ -721,8 +721,9 @@ fn render(args: &Args, cpus: usize, pg_version: &str, load: &str, levels: &[Leve
     let mut s = String::new();
     let mode = match args.rate {
         Some(r) => format!("open loop at {r} requests/s in total"),
-        None => "closed loop (each client sends its next request as soon as the answer is read)"
-            .into(),
+        None => {
+            "closed loop (each client sends its next request as soon as the answer is read)".into()
+        }
     };
     let _ = writeln!(s, "## authorize-bench\n");
     let _ = writeln!(
@@ -782,7 +783,11 @@ fn render(args: &Args, cpus: usize, pg_version: &str, load: &str, levels: &[Leve
     }
     for l in levels {
         if let Some(first) = &l.batch.first_unexpected {
-            let _ = writeln!(s, "\nFirst unexpected answer at {} clients: {first}", l.clients);
+            let _ = writeln!(
+                s,
+                "\nFirst unexpected answer at {} clients: {first}",
+                l.clients
+            );
         }
         if l.batch.late_starts > 0 {
             let _ = writeln!(

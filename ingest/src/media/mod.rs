@@ -38,7 +38,9 @@ impl Codec {
             Codec::Aac => "aac".into(),
             Codec::Mp3 => "mp3".into(),
             Codec::Opus => "opus".into(),
-            Codec::OtherVideo(id) if id > 0xFF => String::from_utf8_lossy(&id.to_be_bytes()).into_owned(),
+            Codec::OtherVideo(id) if id > 0xFF => {
+                String::from_utf8_lossy(&id.to_be_bytes()).into_owned()
+            }
             Codec::OtherVideo(id) => format!("flv-video-{id}"),
             Codec::OtherAudio(id) => format!("flv-audio-{id}"),
             Codec::None => "none".into(),
@@ -68,7 +70,14 @@ impl MediaFrame {
             FrameKind::Audio => classify_audio(&data),
             FrameKind::Metadata => (Codec::None, false, false),
         };
-        MediaFrame { kind, timestamp, codec, is_config, is_keyframe, data }
+        MediaFrame {
+            kind,
+            timestamp,
+            codec,
+            is_config,
+            is_keyframe,
+            data,
+        }
     }
 }
 
@@ -80,7 +89,10 @@ fn classify_video(d: &[u8]) -> (Codec, bool, bool) {
         // Enhanced RTMP: [IsExHeader:1][FrameType:3][PacketType:4][FourCC:4]...
         let frame_type = (b0 >> 4) & 0x07;
         let packet_type = b0 & 0x0F;
-        let fourcc = d.get(1..5).map(|f| u32::from_be_bytes([f[0], f[1], f[2], f[3]])).unwrap_or(0);
+        let fourcc = d
+            .get(1..5)
+            .map(|f| u32::from_be_bytes([f[0], f[1], f[2], f[3]]))
+            .unwrap_or(0);
         let codec = match &fourcc.to_be_bytes() {
             b"avc1" => Codec::H264,
             b"hvc1" => Codec::Hevc,
@@ -172,17 +184,29 @@ mod tests {
     fn classifies_flv_and_enhanced_headers() {
         let f = |k, d: &'static [u8]| MediaFrame::new(k, 0, Bytes::from_static(d));
         let avc_seq = f(FrameKind::Video, &[0x17, 0, 0, 0, 0, 1]);
-        assert_eq!((avc_seq.codec, avc_seq.is_config, avc_seq.is_keyframe), (Codec::H264, true, true));
+        assert_eq!(
+            (avc_seq.codec, avc_seq.is_config, avc_seq.is_keyframe),
+            (Codec::H264, true, true)
+        );
         let avc_inter = f(FrameKind::Video, &[0x27, 1, 0, 0, 0]);
         assert_eq!((avc_inter.is_config, avc_inter.is_keyframe), (false, false));
         let hevc = f(FrameKind::Video, &[0x90, b'h', b'v', b'c', b'1']);
-        assert_eq!((hevc.codec, hevc.is_config, hevc.is_keyframe), (Codec::Hevc, true, true));
+        assert_eq!(
+            (hevc.codec, hevc.is_config, hevc.is_keyframe),
+            (Codec::Hevc, true, true)
+        );
         let av1 = f(FrameKind::Video, &[0x91, b'a', b'v', b'0', b'1', 0]);
-        assert_eq!((av1.codec, av1.is_config, av1.is_keyframe), (Codec::Av1, false, true));
+        assert_eq!(
+            (av1.codec, av1.is_config, av1.is_keyframe),
+            (Codec::Av1, false, true)
+        );
         let aac = f(FrameKind::Audio, &[0xAF, 0, 0x12, 0x10]);
         assert_eq!((aac.codec, aac.is_config), (Codec::Aac, true));
         assert_eq!(f(FrameKind::Audio, &[0x2F]).codec, Codec::Mp3);
         assert_eq!(f(FrameKind::Video, &[]).codec, Codec::None);
-        assert_eq!(Codec::OtherVideo(u32::from_be_bytes(*b"xyz1")).name(), "xyz1");
+        assert_eq!(
+            Codec::OtherVideo(u32::from_be_bytes(*b"xyz1")).name(),
+            "xyz1"
+        );
     }
 }

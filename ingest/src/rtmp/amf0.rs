@@ -108,7 +108,9 @@ impl<'a> Decoder<'a> {
 
     fn string_of(&mut self, len: usize) -> Result<String, Amf0Error> {
         let b = self.take(len)?;
-        std::str::from_utf8(b).map(str::to_string).map_err(|_| Amf0Error::InvalidUtf8)
+        std::str::from_utf8(b)
+            .map(str::to_string)
+            .map_err(|_| Amf0Error::InvalidUtf8)
     }
 
     /// Decodes the next value.
@@ -251,7 +253,12 @@ pub fn encode(out: &mut Vec<u8>, v: &Value) {
 
 /// Shorthand for an object value from string keys.
 pub fn object(props: &[(&str, Value)]) -> Value {
-    Value::Object(props.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+    Value::Object(
+        props
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    )
 }
 
 pub fn string(s: &str) -> Value {
@@ -267,7 +274,11 @@ mod tests {
         let v = vec![
             string("connect"),
             Value::Number(1.0),
-            object(&[("app", string("live")), ("n", Value::Null), ("b", Value::Boolean(true))]),
+            object(&[
+                ("app", string("live")),
+                ("n", Value::Null),
+                ("b", Value::Boolean(true)),
+            ]),
             Value::StrictArray(vec![Value::Number(2.0), Value::Undefined]),
         ];
         let mut out = Vec::new();
@@ -286,12 +297,27 @@ mod tests {
         }
         assert_eq!(Decoder::new(&deep).value(), Err(Amf0Error::TooDeep));
         // A string longer than the message.
-        assert_eq!(Decoder::new(&[0x02, 0xFF, 0xFF, b'a']).value(), Err(Amf0Error::Truncated));
-        assert_eq!(Decoder::new(&[0x0C, 0xFF, 0xFF, 0xFF, 0xFF]).value(), Err(Amf0Error::Truncated));
+        assert_eq!(
+            Decoder::new(&[0x02, 0xFF, 0xFF, b'a']).value(),
+            Err(Amf0Error::Truncated)
+        );
+        assert_eq!(
+            Decoder::new(&[0x0C, 0xFF, 0xFF, 0xFF, 0xFF]).value(),
+            Err(Amf0Error::Truncated)
+        );
         // A strict array claiming 4 billion items.
-        assert_eq!(Decoder::new(&[0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x05]).value(), Err(Amf0Error::Truncated));
-        assert_eq!(Decoder::new(&[0x42]).value(), Err(Amf0Error::UnknownMarker(0x42)));
-        assert_eq!(Decoder::new(&[0x03, 0x00]).value(), Err(Amf0Error::Truncated));
+        assert_eq!(
+            Decoder::new(&[0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x05]).value(),
+            Err(Amf0Error::Truncated)
+        );
+        assert_eq!(
+            Decoder::new(&[0x42]).value(),
+            Err(Amf0Error::UnknownMarker(0x42))
+        );
+        assert_eq!(
+            Decoder::new(&[0x03, 0x00]).value(),
+            Err(Amf0Error::Truncated)
+        );
         assert_eq!(Decoder::new(&[]).value(), Err(Amf0Error::Truncated));
     }
 }

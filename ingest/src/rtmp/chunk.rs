@@ -39,11 +39,18 @@ pub enum ChunkError {
 impl std::fmt::Display for ChunkError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ChunkError::ChunkSizeInvalid(n) => write!(f, "peer set chunk size {n}, outside 1..=limit"),
+            ChunkError::ChunkSizeInvalid(n) => {
+                write!(f, "peer set chunk size {n}, outside 1..=limit")
+            }
             ChunkError::MessageTooLarge(n) => write!(f, "message of {n} bytes exceeds the limit"),
-            ChunkError::TooManyChunkStreams(n) => write!(f, "more than {n} chunk streams on one connection"),
+            ChunkError::TooManyChunkStreams(n) => {
+                write!(f, "more than {n} chunk streams on one connection")
+            }
             ChunkError::NoPreviousHeader(c) => {
-                write!(f, "chunk on stream {c} continues a header that was never sent")
+                write!(
+                    f,
+                    "chunk on stream {c} continues a header that was never sent"
+                )
             }
         }
     }
@@ -76,7 +83,12 @@ pub struct ChunkReader {
 
 impl ChunkReader {
     pub fn new(limits: ChunkLimits) -> ChunkReader {
-        ChunkReader { limits, chunk_size: 128, streams: HashMap::new(), type3_ext: None }
+        ChunkReader {
+            limits,
+            chunk_size: 128,
+            streams: HashMap::new(),
+            type3_ext: None,
+        }
     }
 
     /// Applies a Set Chunk Size from the peer.
@@ -130,13 +142,20 @@ impl ChunkReader {
                 return Err(ChunkError::NoPreviousHeader(csid));
             }
             if self.streams.len() >= self.limits.max_chunk_streams {
-                return Err(ChunkError::TooManyChunkStreams(self.limits.max_chunk_streams));
+                return Err(ChunkError::TooManyChunkStreams(
+                    self.limits.max_chunk_streams,
+                ));
             }
         }
         let h = &buf[pos..pos + header_len];
         let u24 = |b: &[u8]| u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         let (ts_field, length, type_id, stream_id) = match fmt {
-            0 => (Some(u24(&h[0..3])), Some(u24(&h[3..6])), Some(h[6]), Some(u32::from_le_bytes([h[7], h[8], h[9], h[10]]))),
+            0 => (
+                Some(u24(&h[0..3])),
+                Some(u24(&h[3..6])),
+                Some(h[6]),
+                Some(u32::from_le_bytes([h[7], h[8], h[9], h[10]])),
+            ),
             1 => (Some(u24(&h[0..3])), Some(u24(&h[3..6])), Some(h[6]), None),
             2 => (Some(u24(&h[0..3])), None, None, None),
             _ => (None, None, None, None),
@@ -155,7 +174,12 @@ impl ChunkReader {
                 if buf.len() < pos + 4 {
                     return Ok((false, None));
                 }
-                ext = Some(u32::from_be_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]));
+                ext = Some(u32::from_be_bytes([
+                    buf[pos],
+                    buf[pos + 1],
+                    buf[pos + 2],
+                    buf[pos + 3],
+                ]));
                 pos += 4;
             }
             Some(_) => {}
@@ -165,7 +189,8 @@ impl ChunkReader {
                 if buf.len() < pos + 4 {
                     return Ok((false, None));
                 }
-                let candidate = u32::from_be_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]);
+                let candidate =
+                    u32::from_be_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]);
                 let repeats = *self.type3_ext.get_or_insert(candidate == state.ext_value);
                 if repeats {
                     ext = Some(candidate);
@@ -249,14 +274,24 @@ pub struct ChunkWriter {
 
 impl ChunkWriter {
     pub fn new(chunk_size: usize) -> ChunkWriter {
-        ChunkWriter { chunk_size: chunk_size.max(1) }
+        ChunkWriter {
+            chunk_size: chunk_size.max(1),
+        }
     }
 
     pub fn set_chunk_size(&mut self, size: usize) {
         self.chunk_size = size.max(1);
     }
 
-    pub fn write(&self, out: &mut Vec<u8>, csid: u32, timestamp: u32, type_id: u8, stream_id: u32, payload: &[u8]) {
+    pub fn write(
+        &self,
+        out: &mut Vec<u8>,
+        csid: u32,
+        timestamp: u32,
+        type_id: u8,
+        stream_id: u32,
+        payload: &[u8],
+    ) {
         let basic = |out: &mut Vec<u8>, fmt: u8| {
             // Our own chunk stream ids are all below 64.
             out.push(fmt << 6 | (csid as u8 & 0x3F));
@@ -286,7 +321,11 @@ impl ChunkWriter {
 mod tests {
     use super::*;
 
-    const LIMITS: ChunkLimits = ChunkLimits { max_chunk_size: 65536, max_message_size: 1 << 20, max_chunk_streams: 8 };
+    const LIMITS: ChunkLimits = ChunkLimits {
+        max_chunk_size: 65536,
+        max_message_size: 1 << 20,
+        max_chunk_streams: 8,
+    };
 
     fn read_all(r: &mut ChunkReader, bytes: &[u8]) -> Result<Vec<Message>, ChunkError> {
         let mut buf = BytesMut::from(bytes);
@@ -324,7 +363,10 @@ mod tests {
         }
         assert_eq!(msgs.len(), 2);
         assert_eq!(msgs[0].payload.as_ref(), &payload[..]);
-        assert_eq!((msgs[0].timestamp, msgs[0].type_id, msgs[0].stream_id), (1000, 9, 1));
+        assert_eq!(
+            (msgs[0].timestamp, msgs[0].type_id, msgs[0].stream_id),
+            (1000, 9, 1)
+        );
         assert_eq!(msgs[1].timestamp, 0x0100_0000, "extended timestamp");
     }
 
@@ -345,7 +387,9 @@ mod tests {
     #[test]
     fn type3_extended_timestamp_is_detected_both_ways() {
         for repeats in [true, false] {
-            let mut bytes = vec![0x04, 0xFF, 0xFF, 0xFF, 0, 0, 200, 9, 1, 0, 0, 0, 0x01, 0, 0, 0];
+            let mut bytes = vec![
+                0x04, 0xFF, 0xFF, 0xFF, 0, 0, 200, 9, 1, 0, 0, 0, 0x01, 0, 0, 0,
+            ];
             bytes.extend(std::iter::repeat_n(1u8, 128));
             bytes.push(0xC4);
             if repeats {
@@ -355,7 +399,10 @@ mod tests {
             let msgs = read_all(&mut ChunkReader::new(LIMITS), &bytes).expect("read");
             assert_eq!(msgs.len(), 1, "repeats={repeats}");
             assert_eq!(msgs[0].payload.len(), 200);
-            assert_eq!(msgs[0].payload[199], 2, "no timestamp bytes leaked into the payload");
+            assert_eq!(
+                msgs[0].payload[199], 2,
+                "no timestamp bytes leaked into the payload"
+            );
             assert_eq!(msgs[0].timestamp, 0x0100_0000);
         }
     }
@@ -366,15 +413,24 @@ mod tests {
         assert!(r.set_chunk_size(0).is_err());
         assert!(r.set_chunk_size(0x7FFF_FFFF).is_err());
         // Type-3 chunk with no previous header.
-        assert_eq!(read_all(&mut ChunkReader::new(LIMITS), &[0xC5, 1]), Err(ChunkError::NoPreviousHeader(5)));
+        assert_eq!(
+            read_all(&mut ChunkReader::new(LIMITS), &[0xC5, 1]),
+            Err(ChunkError::NoPreviousHeader(5))
+        );
         // 16 MiB message.
         let big = [0x03, 0, 0, 0, 0xFF, 0xFF, 0xFF, 9, 0, 0, 0, 0];
-        assert!(matches!(read_all(&mut ChunkReader::new(LIMITS), &big), Err(ChunkError::MessageTooLarge(_))));
+        assert!(matches!(
+            read_all(&mut ChunkReader::new(LIMITS), &big),
+            Err(ChunkError::MessageTooLarge(_))
+        ));
         // Too many chunk streams.
         let mut many = Vec::new();
         for c in 3..20u8 {
             many.extend_from_slice(&[c, 0, 0, 0, 0, 0, 1, 9, 0, 0, 0, 0, 0]);
         }
-        assert!(matches!(read_all(&mut ChunkReader::new(LIMITS), &many), Err(ChunkError::TooManyChunkStreams(8))));
+        assert!(matches!(
+            read_all(&mut ChunkReader::new(LIMITS), &many),
+            Err(ChunkError::TooManyChunkStreams(8))
+        ));
     }
 }

@@ -28,9 +28,14 @@ impl std::fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HandshakeError::BadVersion(0x16) => {
-                write!(f, "a TLS ClientHello arrived on the plain RTMP port (rtmps:// sent to an rtmp:// port)")
+                write!(
+                    f,
+                    "a TLS ClientHello arrived on the plain RTMP port (rtmps:// sent to an rtmp:// port)"
+                )
             }
-            HandshakeError::BadVersion(v) => write!(f, "handshake version byte 0x{v:02x} is not RTMP (0x03)"),
+            HandshakeError::BadVersion(v) => {
+                write!(f, "handshake version byte 0x{v:02x} is not RTMP (0x03)")
+            }
         }
     }
 }
@@ -47,7 +52,10 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
 /// Where the digest sits in a 1536-byte packet for the digest block starting at `block`
 /// (8 for scheme 1, 772 for scheme 0).
 fn digest_pos(packet: &[u8], block: usize) -> usize {
-    let sum: usize = packet[block..block + 4].iter().map(|b| usize::from(*b)).sum();
+    let sum: usize = packet[block..block + 4]
+        .iter()
+        .map(|b| usize::from(*b))
+        .sum();
     sum % 728 + block + 4
 }
 
@@ -101,7 +109,11 @@ pub fn respond(c1: &[u8; PACKET_LEN]) -> Vec<u8> {
 
 /// Checks C0.
 pub fn check_version(c0: u8) -> Result<(), HandshakeError> {
-    if c0 == VERSION { Ok(()) } else { Err(HandshakeError::BadVersion(c0)) }
+    if c0 == VERSION {
+        Ok(())
+    } else {
+        Err(HandshakeError::BadVersion(c0))
+    }
 }
 
 #[cfg(test)]
@@ -135,17 +147,28 @@ mod tests {
         let s2 = &out[1 + PACKET_LEN..];
         // S1's digest verifies with the server key, as a validating client checks it.
         let pos = digest_pos(s1, 8);
-        assert_eq!(s1[pos..pos + DIGEST_LEN], digest_of(s1, pos, &SERVER_KEY[..36]));
+        assert_eq!(
+            s1[pos..pos + DIGEST_LEN],
+            digest_of(s1, pos, &SERVER_KEY[..36])
+        );
         // S2's signature is keyed by the client's digest.
         let cd = client_digest(&c1).expect("client digest");
         let key = hmac(&SERVER_KEY, &[&cd]);
-        assert_eq!(s2[PACKET_LEN - DIGEST_LEN..], hmac(&key, &[&s2[..PACKET_LEN - DIGEST_LEN]]));
+        assert_eq!(
+            s2[PACKET_LEN - DIGEST_LEN..],
+            hmac(&key, &[&s2[..PACKET_LEN - DIGEST_LEN]])
+        );
     }
 
     #[test]
     fn version_byte_is_checked() {
         assert!(check_version(3).is_ok());
         assert!(check_version(6).is_err());
-        assert!(check_version(0x16).expect_err("tls").to_string().contains("TLS"));
+        assert!(
+            check_version(0x16)
+                .expect_err("tls")
+                .to_string()
+                .contains("TLS")
+        );
     }
 }

@@ -25,7 +25,11 @@ pub struct SessionLimits {
 impl Default for SessionLimits {
     fn default() -> Self {
         SessionLimits {
-            chunk: ChunkLimits { max_chunk_size: 1 << 20, max_message_size: 8 << 20, max_chunk_streams: 64 },
+            chunk: ChunkLimits {
+                max_chunk_size: 1 << 20,
+                max_message_size: 8 << 20,
+                max_chunk_streams: 64,
+            },
             max_streams: 8,
             max_name_len: 4096,
         }
@@ -80,6 +84,11 @@ impl From<Amf0Error> for ProtocolError {
     }
 }
 
+/// The first four bytes as a big-endian u32; callers check the length.
+fn be_u32(p: &[u8]) -> u32 {
+    u32::from_be_bytes([p[0], p[1], p[2], p[3]])
+}
+
 fn command_error(msg: impl Into<String>) -> ProtocolError {
     ProtocolError::Command(msg.into())
 }
@@ -91,7 +100,11 @@ pub enum Event {
     HandshakeDone,
     /// `connect` was accepted (every app is accepted here; the API judges the app at publish time so
     /// the attempt is recorded on the stream).
-    Connect { app: String, tc_url: Option<String>, query: Option<String> },
+    Connect {
+        app: String,
+        tc_url: Option<String>,
+        query: Option<String>,
+    },
     /// The client wants to publish; answer with `accept_publish` or `reject_publish`.
     Publish { stream_id: u32, name: String },
     /// The client wants to play; answer with `reject_play`.
@@ -243,7 +256,8 @@ impl Session {
         {
             self.last_ack = self.received;
             let seq = self.received.to_be_bytes();
-            self.writer.write(&mut self.out, CSID_CONTROL, 0, 3, 0, &seq);
+            self.writer
+                .write(&mut self.out, CSID_CONTROL, 0, 3, 0, &seq);
         }
     }
 
@@ -252,7 +266,8 @@ impl Session {
         for v in values {
             amf0::encode(&mut body, v);
         }
-        self.writer.write(&mut self.out, csid, 0, 20, stream_id, &body);
+        self.writer
+            .write(&mut self.out, csid, 0, 20, stream_id, &body);
     }
 
     fn status(level: &str, code: &str, description: &str, extra: &[(&str, Value)]) -> Value {
@@ -270,7 +285,12 @@ impl Session {
         self.send_command(
             CSID_STREAM_STATUS,
             stream_id,
-            &[amf0::string("onStatus"), Value::Number(0.0), Value::Null, info],
+            &[
+                amf0::string("onStatus"),
+                Value::Number(0.0),
+                Value::Null,
+                info,
+            ],
         );
     }
 
@@ -317,32 +337,32 @@ impl Session {
                 if m.payload.len() < 4 {
                     return Err(command_error("Set Chunk Size shorter than 4 bytes"));
                 }
-                let size = u32::from_be_bytes([m.payload[0], m.payload[1], m.payload[2], m.payload[3]]);
-                self.reader.set_chunk_size(size)?;
+                self.reader.set_chunk_size(be_u32(&m.payload))?;
             }
-            2 => {
-                if m.payload.len() >= 4 {
-                    let csid = u32::from_be_bytes([m.payload[0], m.payload[1], m.payload[2], m.payload[3]]);
-                    self.reader.abort(csid);
-                }
-            }
+            2 if m.payload.len() >= 4 => self.reader.abort(be_u32(&m.payload)),
             3 => {}
             4 => self.on_user_control(&m.payload),
-            5 => {
-                if m.payload.len() >= 4 {
-                    let w = u32::from_be_bytes([m.payload[0], m.payload[1], m.payload[2], m.payload[3]]);
-                    self.peer_window = (w > 0).then_some(w);
-                }
+            5 if m.payload.len() >= 4 => {
+                let w = be_u32(&m.payload);
+                self.peer_window = (w > 0).then_some(w);
             }
             6 => {}
             8 => self.on_media(FrameKind::Audio, m),
             9 => self.on_media(FrameKind::Video, m),
             15 | 18 => {
-                let body = if m.type_id == 15 { m.payload.get(1..).unwrap_or(&[]) } else { &m.payload[..] };
+                let body = if m.type_id == 15 {
+                    m.payload.get(1..).unwrap_or(&[])
+                } else {
+                    &m.payload[..]
+                };
                 self.on_data(m.stream_id, m.timestamp, body)?;
             }
             17 | 20 => {
-                let body = if m.type_id == 17 { m.payload.get(1..).unwrap_or(&[]) } else { &m.payload[..] };
+                let body = if m.type_id == 17 {
+                    m.payload.get(1..).unwrap_or(&[])
+                } else {
+                    &m.payload[..]
+                };
                 self.on_command(m.stream_id, body)?;
             }
             22 => self.on_aggregate(m)?,
@@ -356,7 +376,8 @@ impl Session {
         if p.len() >= 6 && p[0] == 0 && p[1] == 6 {
             let mut resp = vec![0, 7];
             resp.extend_from_slice(&p[2..6]);
-            self.writer.write(&mut self.out, CSID_CONTROL, 0, 4, 0, &resp);
+            self.writer
+                .write(&mut self.out, CSID_CONTROL, 0, 4, 0, &resp);
         }
     }
 
@@ -369,7 +390,8 @@ impl Session {
 
     fn on_media(&mut self, kind: FrameKind, m: Message) {
         if self.live_stream().is_some() {
-            self.events.push_back(Event::Frame(MediaFrame::new(kind, m.timestamp, m.payload)));
+            self.events
+                .push_back(Event::Frame(MediaFrame::new(kind, m.timestamp, m.payload)));
         } else {
             self.dropped_before_publish += 1;
         }
@@ -382,7 +404,10 @@ impl Session {
         while p.len() >= 11 {
             let tag_type = p[0];
             let size = (u32::from(p[1]) << 16 | u32::from(p[2]) << 8 | u32::from(p[3])) as usize;
-            let ts = u32::from(p[7]) << 24 | u32::from(p[4]) << 16 | u32::from(p[5]) << 8 | u32::from(p[6]);
+            let ts = u32::from(p[7]) << 24
+                | u32::from(p[4]) << 16
+                | u32::from(p[5]) << 8
+                | u32::from(p[6]);
             if p.len() < 11 + size + 4 {
                 return Err(command_error("aggregate message truncated"));
             }
@@ -390,8 +415,24 @@ impl Session {
             let timestamp = m.timestamp.wrapping_add(ts.wrapping_sub(base));
             let body = p.slice(11..11 + size);
             match tag_type {
-                8 => self.on_media(FrameKind::Audio, Message { payload: body, timestamp, type_id: 8, ..m.clone() }),
-                9 => self.on_media(FrameKind::Video, Message { payload: body, timestamp, type_id: 9, ..m.clone() }),
+                8 => self.on_media(
+                    FrameKind::Audio,
+                    Message {
+                        payload: body,
+                        timestamp,
+                        type_id: 8,
+                        ..m.clone()
+                    },
+                ),
+                9 => self.on_media(
+                    FrameKind::Video,
+                    Message {
+                        payload: body,
+                        timestamp,
+                        type_id: 9,
+                        ..m.clone()
+                    },
+                ),
                 18 => self.on_data(m.stream_id, timestamp, &body)?,
                 _ => {}
             }
@@ -400,18 +441,29 @@ impl Session {
         Ok(())
     }
 
-    fn on_data(&mut self, _stream_id: u32, timestamp: u32, body: &[u8]) -> Result<(), ProtocolError> {
+    fn on_data(
+        &mut self,
+        _stream_id: u32,
+        timestamp: u32,
+        body: &[u8],
+    ) -> Result<(), ProtocolError> {
         let mut d = Decoder::new(body);
         let mut values = d.all()?;
         if values.first().and_then(Value::as_str) == Some("@setDataFrame") {
             values.remove(0);
         }
-        if values.first().and_then(Value::as_str) == Some("onMetaData") && self.live_stream().is_some() {
+        if values.first().and_then(Value::as_str) == Some("onMetaData")
+            && self.live_stream().is_some()
+        {
             let mut out = Vec::new();
             for v in &values {
                 amf0::encode(&mut out, v);
             }
-            self.events.push_back(Event::Frame(MediaFrame::new(FrameKind::Metadata, timestamp, Bytes::from(out))));
+            self.events.push_back(Event::Frame(MediaFrame::new(
+                FrameKind::Metadata,
+                timestamp,
+                Bytes::from(out),
+            )));
         }
         Ok(())
     }
@@ -419,7 +471,10 @@ impl Session {
     fn name_arg(&self, v: Option<&Value>, what: &str) -> Result<String, ProtocolError> {
         let name = v.and_then(Value::as_str).unwrap_or("");
         if name.len() > self.limits.max_name_len {
-            return Err(command_error(format!("{what} longer than {} bytes", self.limits.max_name_len)));
+            return Err(command_error(format!(
+                "{what} longer than {} bytes",
+                self.limits.max_name_len
+            )));
         }
         Ok(name.to_string())
     }
@@ -443,17 +498,37 @@ impl Session {
                 // The app may carry the connect URL's query (`live?token=…`); tcUrl carries it too.
                 let (app, query) = match raw_app.split_once('?') {
                     Some((a, q)) => (a.to_string(), Some(q.to_string())),
-                    None => (raw_app.clone(), tc_url.as_deref().and_then(|u| u.split_once('?')).map(|(_, q)| q.to_string())),
+                    None => (
+                        raw_app.clone(),
+                        tc_url
+                            .as_deref()
+                            .and_then(|u| u.split_once('?'))
+                            .map(|(_, q)| q.to_string()),
+                    ),
                 };
                 let app = app.trim_end_matches('/').to_string();
                 self.connected = true;
                 self.app = Some(app.clone());
                 // Protocol control first, on chunk stream 2.
-                self.writer.write(&mut self.out, CSID_CONTROL, 0, 5, 0, &WINDOW_ACK_SIZE.to_be_bytes());
+                self.writer.write(
+                    &mut self.out,
+                    CSID_CONTROL,
+                    0,
+                    5,
+                    0,
+                    &WINDOW_ACK_SIZE.to_be_bytes(),
+                );
                 let mut bw = WINDOW_ACK_SIZE.to_be_bytes().to_vec();
                 bw.push(2);
                 self.writer.write(&mut self.out, CSID_CONTROL, 0, 6, 0, &bw);
-                self.writer.write(&mut self.out, CSID_CONTROL, 0, 1, 0, &OUT_CHUNK_SIZE.to_be_bytes());
+                self.writer.write(
+                    &mut self.out,
+                    CSID_CONTROL,
+                    0,
+                    1,
+                    0,
+                    &OUT_CHUNK_SIZE.to_be_bytes(),
+                );
                 self.writer.set_chunk_size(OUT_CHUNK_SIZE as usize);
                 let props = amf0::object(&[
                     ("fmsVer", amf0::string("FMS/3,5,7,7009")),
@@ -466,20 +541,32 @@ impl Session {
                     "Connection succeeded.",
                     &[("objectEncoding", Value::Number(0.0))],
                 );
-                self.send_command(CSID_COMMAND, 0, &[amf0::string("_result"), Value::Number(txn), props, info]);
+                self.send_command(
+                    CSID_COMMAND,
+                    0,
+                    &[amf0::string("_result"), Value::Number(txn), props, info],
+                );
                 self.events.push_back(Event::Connect { app, tc_url, query });
             }
             "createStream" => {
                 self.require_connected("createStream")?;
                 if self.next_stream_id > self.limits.max_streams {
-                    return Err(command_error(format!("more than {} createStream calls", self.limits.max_streams)));
+                    return Err(command_error(format!(
+                        "more than {} createStream calls",
+                        self.limits.max_streams
+                    )));
                 }
                 let id = self.next_stream_id;
                 self.next_stream_id += 1;
                 self.send_command(
                     CSID_COMMAND,
                     0,
-                    &[amf0::string("_result"), Value::Number(txn), Value::Null, Value::Number(f64::from(id))],
+                    &[
+                        amf0::string("_result"),
+                        Value::Number(txn),
+                        Value::Null,
+                        Value::Number(f64::from(id)),
+                    ],
                 );
             }
             "publish" => {
@@ -490,12 +577,18 @@ impl Session {
                 let name = self.name_arg(args.get(1), "publish name")?;
                 let sid = if stream_id == 0 { 1 } else { stream_id };
                 self.publish = Publish::Pending(sid);
-                self.events.push_back(Event::Publish { stream_id: sid, name });
+                self.events.push_back(Event::Publish {
+                    stream_id: sid,
+                    name,
+                });
             }
             "play" => {
                 self.require_connected("play")?;
                 let name = self.name_arg(args.get(1), "play name")?;
-                self.events.push_back(Event::Play { stream_id: if stream_id == 0 { 1 } else { stream_id }, name });
+                self.events.push_back(Event::Play {
+                    stream_id: if stream_id == 0 { 1 } else { stream_id },
+                    name,
+                });
             }
             "FCUnpublish" | "deleteStream" | "closeStream" => {
                 if matches!(self.publish, Publish::Live(_) | Publish::Pending(_)) {
@@ -505,14 +598,19 @@ impl Session {
             }
             // Optional, answered by nothing: ffmpeg, OBS and GStreamer do not wait for them. No
             // onBWDone either (some mobile clients disconnect on it).
-            "releaseStream" | "FCPublish" | "_checkbw" | "getStreamLength" | "_result" | "_error" | "onBWDone" => {}
+            "releaseStream" | "FCPublish" | "_checkbw" | "getStreamLength" | "_result"
+            | "_error" | "onBWDone" => {}
             _ => {}
         }
         Ok(())
     }
 
     fn require_connected(&self, what: &str) -> Result<(), ProtocolError> {
-        if self.connected { Ok(()) } else { Err(command_error(format!("{what} before connect"))) }
+        if self.connected {
+            Ok(())
+        } else {
+            Err(command_error(format!("{what} before connect")))
+        }
     }
 }
 

@@ -1,5 +1,283 @@
-//! The IO shell around the RTMP core: TCP and TLS listeners, one task per connection, timeouts and
-//! connection limits, authorization through the API, and the HTTP endpoints (`/healthz`, `/readyz`,
-//! `/metrics`).
+//! The IO shell around the RTMP core: TCP and TLS listeners, one task per connection, connection
+//! limits, graceful shutdown, authorization through the API, and the HTTP endpoints (`/healthz`,
+//! `/readyz`, `/metrics`).
 
+pub mod authorizer;
+pub mod connection;
 pub mod http;
+pub mod metrics;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use inlet_contract::publish::Allow;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::IngestConfig;
+use crate::media::{CountingSink, MediaSink};
+use crate::rtmp::SessionLimits;
+use crate::rtmp::chunk::ChunkLimits;
+use authorizer::ApiClient;
+use metrics::IngestMetrics;
+
+/// Opens the sink of an accepted publish (the HLS packager; a counter in tests and benchmarks).
+pub trait SinkFactory: Send + Sync {
+    fn open(&self, allow: &Allow) -> Box<dyn MediaSink>;
+}
+
+/// Discards frames; the default until the HLS packager exists.
+pub struct DiscardSinks;
+
+impl SinkFactory for DiscardSinks {
+    fn open(&self, _allow: &Allow) -> Box<dyn MediaSink> {
+        Box::new(CountingSink::default())
+    }
+}
+
+/// What every connection task shares.
+pub struct Shared {
+    pub config: IngestConfig,
+    pub session_limits: SessionLimits,
+    pub api: ApiClient,
+    pub sinks: Arc<dyn SinkFactory>,
+    pub metrics: Arc<IngestMetrics>,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// Holds a connection slot; released on drop.
+struct Slot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut c = self.shared.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.per_ip.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn slot(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, &'static str> {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if c.total >= self.config.rtmp_max_connections {
+            return Err("max_connections");
+        }
+        let n = c.per_ip.entry(ip).or_insert(0);
+        if *n >= self.config.rtmp_max_connections_per_ip {
+            return Err("max_connections_per_ip");
+        }
+        *n += 1;
+        c.total += 1;
+        Ok(Slot {
+            shared: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// The bound listeners of an ingest node.
+pub struct Ingest {
+    pub shared: Arc<Shared>,
+    rtmp: TcpListener,
+    rtmps: Option<(
+        TcpListener,
+        Arc<rustls::ServerConfig>,
+        Arc<tls::ReloadingCert>,
+    )>,
+}
+
+impl Ingest {
+    /// Binds RTMP (and RTMPS when `with_tls`) with the given node identity and sink factory.
+    pub async fn bind(
+        config: IngestConfig,
+        node_id: &str,
+        node_secret: &str,
+        sinks: Arc<dyn SinkFactory>,
+        with_tls: bool,
+    ) -> anyhow::Result<Ingest> {
+        let api = ApiClient::new(
+            &config.api_url,
+            node_secret,
+            node_id,
+            Duration::from_millis(config.authorize_timeout_ms),
+        )?;
+        let rtmp = TcpListener::bind(config.rtmp_listen).await?;
+        let rtmps = if with_tls {
+            let (cert, key) = tls::cert_files(
+                config.tls_cert.as_deref(),
+                config.tls_key.as_deref(),
+                &config.tls_dev_dir,
+            )?;
+            let resolver = tls::ReloadingCert::open(cert, key)?;
+            let server = tls::server_config(resolver.clone())?;
+            Some((
+                TcpListener::bind(config.rtmps_listen).await?,
+                server,
+                resolver,
+            ))
+        } else {
+            None
+        };
+        let session_limits = SessionLimits {
+            chunk: ChunkLimits {
+                max_chunk_size: config.rtmp_max_chunk_size,
+                max_message_size: config.rtmp_max_message,
+                max_chunk_streams: config.rtmp_max_chunk_streams,
+            },
+            ..SessionLimits::default()
+        };
+        let shared = Arc::new(Shared {
+            config,
+            session_limits,
+            api,
+            sinks,
+            metrics: Arc::new(IngestMetrics::default()),
+            counts: Mutex::new(Counts::default()),
+        });
+        Ok(Ingest {
+            shared,
+            rtmp,
+            rtmps,
+        })
+    }
+
+    pub fn rtmp_addr(&self) -> std::io::Result<SocketAddr> {
+        self.rtmp.local_addr()
+    }
+
+    pub fn rtmps_addr(&self) -> Option<SocketAddr> {
+        self.rtmps
+            .as_ref()
+            .and_then(|(l, _, _)| l.local_addr().ok())
+    }
+
+    /// Accepts connections until `shutdown` turns true, then tells live publishers and waits (up to
+    /// 5 s) for their connections to close.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.rtmp.local_addr()?, "RTMP listening");
+        let mut tasks = JoinSet::new();
+        let shared = self.shared.clone();
+        tasks.spawn(accept_loop(
+            self.rtmp,
+            None,
+            shared.clone(),
+            shutdown.clone(),
+        ));
+        if let Some((listener, config, resolver)) = self.rtmps {
+            tracing::info!(addr = %listener.local_addr()?, "RTMPS listening");
+            let watcher = resolver.watch();
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            tasks.spawn(accept_loop(
+                listener,
+                Some(acceptor),
+                shared.clone(),
+                shutdown.clone(),
+            ));
+            let mut s = shutdown.clone();
+            tasks.spawn(async move {
+                let _ = s.wait_for(|v| *v).await;
+                watcher.abort();
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(())
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.wait_for(|s| *s) => break,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let slot = match shared.slot(peer.ip().to_canonical()) {
+            Ok(s) => s,
+            Err(reason) => {
+                shared
+                    .metrics
+                    .connections_refused
+                    .get_or_create(&metrics::ReasonLabels {
+                        reason: reason.into(),
+                    })
+                    .inc();
+                tracing::warn!(client = %peer, reason, "connection refused");
+                continue;
+            }
+        };
+        shared.metrics.connections.inc();
+        let _ = tcp.set_nodelay(true);
+        let (shared, shutdown, tls) = (shared.clone(), shutdown.clone(), tls.clone());
+        conns.spawn(async move {
+            let _slot = slot;
+            handle(tcp, peer, tls, shared, shutdown).await;
+        });
+        // Reap finished connection tasks so the set does not grow.
+        while conns.try_join_next().is_some() {}
+    }
+    // Stop accepting; give live connections a moment to say goodbye.
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
+        conns.abort_all();
+    }
+}
+
+async fn handle(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    match tls {
+        None => connection::serve(tcp, peer, false, shared, shutdown).await,
+        Some(acceptor) => {
+            let limit = Duration::from_secs(shared.config.rtmp_handshake_timeout_secs);
+            match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => connection::serve(stream, peer, true, shared, shutdown).await,
+                Ok(Err(e)) => {
+                    shared.metrics.closed("tls_error");
+                    tracing::warn!(client = %peer, error = %e, "TLS handshake failed (an rtmp:// client on the rtmps:// port?)");
+                }
+                Err(_) => {
+                    shared.metrics.closed("handshake_timeout");
+                    tracing::warn!(client = %peer, "TLS handshake timed out");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! One RTMP connection: drives a `Session` from a byte stream (TCP or TLS), enforces the handshake,
+//! publish and idle timeouts, asks the API before accepting a publish, hands frames to a sink, and
+//! closes with a logged reason on any protocol error — touching nothing but its own connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use inlet_contract::publish::{AuthorizeResponse, ReasonCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+
+use super::Shared;
+use super::authorizer::PublishRequest;
+use crate::media::MediaSink;
+use crate::rtmp::{Event, Session};
+
+/// Read buffer per connection.
+const READ_BUF: usize = 64 * 1024;
+
+/// Why a connection ended (for logs and metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+fn closed(reason: &'static str, detail: impl Into<String>) -> Closed {
+    Closed {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+/// The onStatus code an encoder sees for a refusal.
+fn status_code(code: ReasonCode) -> &'static str {
+    match code {
+        ReasonCode::PlayNotSupported => "NetStream.Play.Failed",
+        _ => "NetStream.Publish.BadName",
+    }
+}
+
+struct Conn<S> {
+    stream: S,
+    session: Session,
+    peer: SocketAddr,
+    tls: bool,
+    shared: Arc<Shared>,
+    started: Instant,
+    app: String,
+    query: Option<String>,
+    sink: Option<Box<dyn MediaSink>>,
+    live: bool,
+    /// When the publisher ended its publish; the connection lingers briefly for its last commands.
+    unpublished: Option<Instant>,
+}
+
+/// How long a connection may stay after the publisher ended its publish (clients send FCUnpublish,
+/// then deleteStream, then close; closing first makes some of them report an error).
+const LINGER: Duration = Duration::from_secs(5);
+
+pub async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    tls: bool,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut conn = Conn {
+        session: Session::new(shared.session_limits),
+        stream,
+        peer,
+        tls,
+        shared: shared.clone(),
+        started: Instant::now(),
+        app: String::new(),
+        query: None,
+        sink: None,
+        live: false,
+        unpublished: None,
+    };
+    let outcome = conn.run(&mut shutdown).await;
+    // Whatever the session has left to say (a refusal, a final status) goes out before closing.
+    let _ = conn.flush().await;
+    let _ = conn.stream.shutdown().await;
+    conn.end_media(outcome.reason);
+    shared.metrics.closed(outcome.reason);
+    let level_warn = !matches!(
+        outcome.reason,
+        "publisher_left" | "refused" | "play_refused" | "shutdown" | "peer_closed"
+    );
+    if level_warn {
+        tracing::warn!(client = %peer, tls, reason = outcome.reason, detail = %outcome.detail, "RTMP connection closed");
+    } else {
+        tracing::info!(client = %peer, tls, reason = outcome.reason, detail = %outcome.detail, "RTMP connection closed");
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if self.session.has_output() {
+            let out = self.session.take_output();
+            self.stream.write_all(&out).await?;
+            self.stream.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the media side of the session (sink and live gauge), once.
+    fn end_media(&mut self, reason: &str) {
+        if self.live {
+            self.live = false;
+            self.shared.metrics.live_sessions.dec();
+        }
+        if let Some(mut sink) = self.sink.take() {
+            sink.end(reason);
+        }
+    }
+
+    /// The deadline for the next read: handshake, then publish, then idle.
+    fn read_deadline(&self) -> Instant {
+        let cfg = &self.shared.config;
+        if let Some(at) = self.unpublished {
+            at + LINGER
+        } else if !self.session.handshake_done() {
+            self.started + Duration::from_secs(cfg.rtmp_handshake_timeout_secs)
+        } else if !self.live {
+            self.started + Duration::from_secs(cfg.rtmp_publish_timeout_secs)
+        } else {
+            Instant::now() + Duration::from_secs(cfg.rtmp_idle_timeout_secs)
+        }
+    }
+
+    async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) -> Closed {
+        let mut buf = vec![0u8; READ_BUF];
+        loop {
+            let deadline = tokio::time::Instant::from_std(self.read_deadline());
+            let n = tokio::select! {
+                r = tokio::time::timeout_at(deadline, self.stream.read(&mut buf)) => match r {
+                    Err(_) => {
+                        let what = if self.unpublished.is_some() {
+                            "publisher_left"
+                        } else if !self.session.handshake_done() {
+                            "handshake_timeout"
+                        } else if !self.live {
+                            "publish_timeout"
+                        } else {
+                            "idle_timeout"
+                        };
+                        return closed(what, "no data in time");
+                    }
+                    Ok(Err(e)) => return closed("network_error", e.to_string()),
+                    Ok(Ok(0)) => {
+                        let reason = if self.live || self.unpublished.is_some() { "publisher_left" } else { "peer_closed" };
+                        return closed(reason, "connection closed by the client");
+                    }
+                    Ok(Ok(n)) => n,
+                },
+                _ = shutdown.wait_for(|s| *s) => {
+                    self.session.end_publish("NetStream.Publish.Unpublish", "The ingest server is shutting down; reconnect to continue.");
+                    return closed("shutdown", "server shutting down");
+                }
+            };
+            if self.live {
+                self.shared.metrics.ingested_bytes.inc_by(n as u64);
+            }
+            if let Err(e) = self.session.feed(&buf[..n]) {
+                return closed(e.code(), e.to_string());
+            }
+            while let Some(ev) = self.session.poll_event() {
+                if let Some(end) = self.on_event(ev).await {
+                    return end;
+                }
+            }
+            if let Err(e) = self.flush().await {
+                return closed("network_error", e.to_string());
+            }
+        }
+    }
+
+    async fn on_event(&mut self, ev: Event) -> Option<Closed> {
+        match ev {
+            Event::HandshakeDone => None,
+            Event::Connect { app, query, .. } => {
+                self.app = app;
+                self.query = query;
+                None
+            }
+            Event::Frame(f) => {
+                if let Some(sink) = self.sink.as_mut() {
+                    sink.frame(f);
+                }
+                None
+            }
+            Event::Unpublish => {
+                self.end_media("publisher_left");
+                self.unpublished = Some(Instant::now());
+                None
+            }
+            Event::Play { stream_id, name } => {
+                let hls = &self.shared.config.hls_public_url;
+                let description = format!(
+                    "This is an ingest endpoint; playback is HLS ({hls}/hls/<playback id>/index.m3u8), not RTMP play."
+                );
+                self.session.reject_play(stream_id, &description);
+                self.shared
+                    .metrics
+                    .attempt("refused", ReasonCode::PlayNotSupported.as_str());
+                Some(closed(
+                    "play_refused",
+                    format!("play requested for {:?}", redact(&name)),
+                ))
+            }
+            Event::Publish { name, .. } => self.on_publish(&name).await,
+        }
+    }
+
+    async fn on_publish(&mut self, name: &str) -> Option<Closed> {
+        // Everything said so far (createStream's answer) goes out before the API round trip.
+        if let Err(e) = self.flush().await {
+            return Some(closed("network_error", e.to_string()));
+        }
+        let asked = Instant::now();
+        let decision = self
+            .shared
+            .api
+            .authorize(PublishRequest {
+                app: &self.app,
+                publish_name: name,
+                connect_query: self.query.as_deref(),
+                client_ip: self.peer.ip().to_canonical(),
+                tls: self.tls,
+            })
+            .await;
+        self.shared
+            .metrics
+            .authorize_latency
+            .observe(asked.elapsed().as_secs_f64());
+        match decision {
+            AuthorizeResponse::Allow(allow) => {
+                self.session
+                    .accept_publish(&format!("Publishing stream {}.", allow.stream_id));
+                if let Err(e) = self.flush().await {
+                    return Some(closed("network_error", e.to_string()));
+                }
+                self.shared
+                    .metrics
+                    .accept_latency
+                    .observe(self.started.elapsed().as_secs_f64());
+                self.shared.metrics.attempt("accepted", "");
+                self.shared.metrics.live_sessions.inc();
+                self.live = true;
+                tracing::info!(client = %self.peer, tls = self.tls, stream = %allow.stream_id, session = %allow.session_id,
+                    key_id = ?allow.key_id, "publish accepted");
+                self.sink = Some(self.shared.sinks.open(&allow));
+                None
+            }
+            AuthorizeResponse::Deny(deny) => {
+                self.session
+                    .reject_publish(status_code(deny.reason_code), &deny.description);
+                self.shared
+                    .metrics
+                    .attempt("refused", deny.reason_code.as_str());
+                Some(closed(
+                    "refused",
+                    format!("{}: {}", deny.reason_code.as_str(), deny.description),
+                ))
+            }
+        }
+    }
+}
+
+/// A publish or play name for logs: the key id part only, never a secret.
+pub fn redact(name: &str) -> String {
+    let base = name.split('?').next().unwrap_or("");
+    match base.strip_prefix("sk_").and_then(|r| r.split_once('_')) {
+        Some((id, _)) => format!("sk_{id}_…"),
+        None if base.len() > 16 => format!(
+            "{}…",
+            &base[..base.char_indices().nth(8).map(|(i, _)| i).unwrap_or(0)]
+        ),
+        None => base.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_redacted_for_logs() {
+        assert_eq!(
+            super::redact("sk_AbCdEfGhIj_secretsecret?token=x"),
+            "sk_AbCdEfGhIj_…"
+        );
+        assert_eq!(
+            super::redact("eyJhbGciOiJFZERTQSJ9.payload.sig"),
+            "eyJhbGci…"
+        );
+        assert_eq!(super::redact("short"), "short");
+    }
+}
