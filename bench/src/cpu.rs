@@ -60,6 +60,11 @@ fn parse_machine(stat: &str) -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
+/// All CPUs' (busy, total) ticks since boot.
+pub fn machine() -> Option<(u64, u64)> {
+    parse_machine(&fs::read_to_string("/proc/stat").ok()?)
+}
+
 /// The postmaster's pid from `<data_dir>/postmaster.pid`.
 fn postmaster_pid(data_dir: &Path) -> Option<u32> {
     fs::read_to_string(data_dir.join("postmaster.pid"))
@@ -98,11 +103,7 @@ pub fn snapshot(pg_data_dir: &Path) -> Snapshot {
             }
         }
     }
-    if let Some((busy, total)) = fs::read_to_string("/proc/stat")
-        .ok()
-        .as_deref()
-        .and_then(parse_machine)
-    {
+    if let Some((busy, total)) = machine() {
         snap.machine_busy = busy;
         snap.machine_total = total;
     }

@@ -87,6 +87,10 @@ struct Args {
     /// cluster once before the run).
     #[arg(long)]
     pg_stats: bool,
+    /// Before each level, wait (up to 10 minutes) until the machine has been less than this busy,
+    /// in percent, for a whole second: on a shared machine, neighbours' builds otherwise dominate.
+    #[arg(long, env = "INLET_BENCH_QUIET_BELOW")]
+    quiet_below: Option<f64>,
     /// Worker threads of the API's runtime (default: one per CPU).
     #[arg(long)]
     api_threads: Option<usize>,
@@ -457,6 +461,8 @@ async fn call(
 /// The figures of one concurrency level.
 struct Level {
     clients: usize,
+    /// Machine busy share (percent) in the last second before the level, and how long we waited.
+    quiet: Option<(f64, Duration)>,
     batch: Batch,
     all: Summary,
     valid: Option<Summary>,
@@ -567,6 +573,10 @@ async fn drive(
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut levels = Vec::new();
     for &clients in &args.concurrency {
+        let quiet = match args.quiet_below {
+            Some(limit) => Some(wait_quiet(clients, limit).await),
+            None => None,
+        };
         eprintln!("{clients} clients: warm-up ({} requests)", args.warmup);
         let warm = run_batch(work.clone(), args.warmup, clients, None).await?;
         if warm.unexpected > 0 {
@@ -606,6 +616,7 @@ async fn drive(
         let invalid = stats::summarize(&mut batch.invalid);
         levels.push(Level {
             clients,
+            quiet,
             batch,
             all,
             valid,
@@ -626,6 +637,31 @@ async fn drive(
         markdown,
         unexpected,
     })
+}
+
+/// Longest wait for a quiet machine.
+const QUIET_MAX_WAIT: Duration = Duration::from_secs(600);
+
+/// Waits until the machine was less than `limit` percent busy over one second (or gives up after
+/// [`QUIET_MAX_WAIT`]); returns the last second's busy share and the time waited.
+async fn wait_quiet(clients: usize, limit: f64) -> (f64, Duration) {
+    let start = Instant::now();
+    loop {
+        let before = cpu::machine();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let busy = match (before, cpu::machine()) {
+            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
+                100.0 * b1.saturating_sub(b0) as f64 / (t1 - t0) as f64
+            }
+            _ => 0.0,
+        };
+        if busy < limit || start.elapsed() >= QUIET_MAX_WAIT {
+            return (busy, start.elapsed());
+        }
+        if start.elapsed().as_secs().is_multiple_of(15) {
+            eprintln!("{clients} clients: machine {busy:.0} % busy; waiting for < {limit} %");
+        }
+    }
 }
 
 async fn expect_json(
@@ -782,6 +818,15 @@ fn render(args: &Args, cpus: usize, pg_version: &str, load: &str, levels: &[Leve
         );
     }
     for l in levels {
+        if let Some((busy, waited)) = l.quiet {
+            let _ = writeln!(
+                s,
+                "\n{} clients: machine {busy:.0} % busy in the second before the level (waited {} s \
+                 for it to be quiet)",
+                l.clients,
+                waited.as_secs()
+            );
+        }
         if let Some(first) = &l.batch.first_unexpected {
             let _ = writeln!(
                 s,

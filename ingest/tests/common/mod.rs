@@ -1,0 +1,269 @@
+//! Test harness of the ingest: a real API over a fresh PostgreSQL database and an in-process ingest
+//! (RTMP and RTMPS on ephemeral ports) whose sessions record their frames, plus helpers to create a
+//! tenant and a stream and to run encoders.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use inlet_contract::publish::Allow;
+use inlet_ingest::IngestConfig;
+use inlet_ingest::media::{CountingSink, MediaFrame, MediaSink};
+use inlet_ingest::server::{Ingest, SinkFactory};
+use inlet_testsupport::TestDb;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+pub const NODE_SECRET: &str = "ingest-test-node-secret";
+
+/// Sessions the ingest opened, shared with the test.
+#[derive(Default)]
+pub struct RecordingSinks {
+    pub sessions: Mutex<Vec<Arc<Mutex<CountingSink>>>>,
+}
+
+struct Recording(Arc<Mutex<CountingSink>>);
+
+impl MediaSink for Recording {
+    fn frame(&mut self, f: MediaFrame) {
+        self.0.lock().expect("sink").frame(f);
+    }
+
+    fn end(&mut self, reason: &str) {
+        self.0.lock().expect("sink").end(reason);
+    }
+}
+
+impl SinkFactory for RecordingSinks {
+    fn open(&self, _allow: &Allow) -> Box<dyn MediaSink> {
+        let s = Arc::new(Mutex::new(CountingSink::default()));
+        self.sessions.lock().expect("sessions").push(s.clone());
+        Box::new(Recording(s))
+    }
+}
+
+impl RecordingSinks {
+    /// Snapshots of every session so far.
+    pub fn snapshot(&self) -> Vec<CountingSink> {
+        self.sessions
+            .lock()
+            .expect("sessions")
+            .iter()
+            .map(|s| s.lock().expect("sink").clone())
+            .collect()
+    }
+}
+
+pub struct Stack {
+    pub api: String,
+    pub db: sqlx::PgPool,
+    pub admin_token: String,
+    pub rtmp: SocketAddr,
+    pub rtmps: SocketAddr,
+    pub sinks: Arc<RecordingSinks>,
+    pub metrics: Arc<inlet_ingest::server::metrics::IngestMetrics>,
+    pub http: reqwest::Client,
+    stop: watch::Sender<bool>,
+    pub tls_dir: tempdir::Dir,
+}
+
+/// A temporary directory removed on drop.
+pub mod tempdir {
+    pub struct Dir(pub std::path::PathBuf);
+
+    impl Dir {
+        pub fn new(tag: &str) -> Dir {
+            let p = std::env::temp_dir().join(format!(
+                "inlet-{tag}-{}-{}",
+                std::process::id(),
+                rand_suffix()
+            ));
+            std::fs::create_dir_all(&p).expect("temp dir");
+            Dir(p)
+        }
+    }
+
+    fn rand_suffix() -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0),
+        );
+        h.finish()
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(configure: impl FnOnce(&mut IngestConfig)) -> Stack {
+        let tdb = TestDb::new().await;
+        let db = inlet_api::connect(&tdb.url, 10, Duration::from_secs(10))
+            .await
+            .expect("migrate");
+        let mut api_config = inlet_api::ApiConfig::defaults();
+        api_config.database_url = Some(tdb.url.clone());
+        api_config.admin_token = Some(format!("operator-{}", tdb.name));
+        api_config.node_secret = Some(NODE_SECRET.into());
+        api_config.secret_key = Some(format!("secret-{}", tdb.name));
+        api_config.rate_limit_per_token = 100_000;
+        api_config.rate_limit_per_tenant = 100_000;
+        api_config.rate_limit_per_ip = 100_000;
+        let admin_token = api_config.admin_token.clone().unwrap_or_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind api");
+        let api = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        tokio::spawn(inlet_api::serve(
+            listener,
+            db.clone(),
+            api_config,
+            stopped(rx.clone()),
+        ));
+
+        let tls_dir = tempdir::Dir::new("tls");
+        let mut config = IngestConfig::defaults();
+        config.rtmp_listen = "127.0.0.1:0".parse().expect("addr");
+        config.rtmps_listen = "127.0.0.1:0".parse().expect("addr");
+        config.api_url = api.clone();
+        config.tls_dev_dir = tls_dir.0.clone();
+        configure(&mut config);
+        let sinks = Arc::new(RecordingSinks::default());
+        let ingest = Ingest::bind(config, "test-node", NODE_SECRET, sinks.clone(), true)
+            .await
+            .expect("bind ingest");
+        let rtmp = ingest.rtmp_addr().expect("rtmp addr");
+        let rtmps = ingest.rtmps_addr().expect("rtmps addr");
+        let metrics = ingest.shared.metrics.clone();
+        tokio::spawn(ingest.run(rx));
+        Stack {
+            api,
+            db,
+            admin_token,
+            rtmp,
+            rtmps,
+            sinks,
+            metrics,
+            http: reqwest::Client::new(),
+            stop,
+            tls_dir,
+        }
+    }
+
+    /// Creates a tenant and a stream: (api token, stream id, stream key).
+    pub async fn stream(&self) -> (String, String, String) {
+        let email = format!(
+            "owner-{}@example.com",
+            self.sinks.sessions.lock().expect("s").len() as u64 + rand_u64()
+        );
+        let t: Value = self
+            .http
+            .post(format!("{}/admin/v1/tenants", self.api))
+            .bearer_auth(&self.admin_token)
+            .json(&json!({"name": "acme", "owner_email": email, "owner_password": "correct horse battery"}))
+            .send()
+            .await
+            .expect("tenant")
+            .json()
+            .await
+            .expect("json");
+        let token = t["api_token"]["token"].as_str().expect("token").to_string();
+        let s: Value = self
+            .http
+            .post(format!("{}/v1/streams", self.api))
+            .bearer_auth(&token)
+            .json(&json!({"name": "studio"}))
+            .send()
+            .await
+            .expect("stream")
+            .json()
+            .await
+            .expect("json");
+        (
+            token,
+            s["stream"]["id"].as_str().expect("id").to_string(),
+            s["stream_key"].as_str().expect("key").to_string(),
+        )
+    }
+
+    pub fn rtmp_url(&self, app: &str, name: &str) -> String {
+        format!("rtmp://{}/{app}/{name}", self.rtmp)
+    }
+
+    pub fn rtmps_url(&self, app: &str, name: &str) -> String {
+        format!("rtmps://{}/{app}/{name}", self.rtmps)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+fn rand_u64() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Whether a program is installed (interop tests need ffmpeg/GStreamer; `.ci/run` installs them).
+pub fn have(program: &str) -> bool {
+    std::process::Command::new(program)
+        .arg("-version")
+        .output()
+        .is_ok()
+        || std::process::Command::new(program)
+            .arg("--version")
+            .output()
+            .is_ok()
+}
+
+/// Publishes `seconds` of a 640x360 test pattern with a sine tone using ffmpeg's native RTMP.
+pub async fn ffmpeg_publish(url: &str, seconds: u32) -> Output {
+    let mut cmd = tokio::process::Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "info", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "60",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-b:a", "96k"]);
+    if url.starts_with("rtmps://") {
+        cmd.args(["-tls_verify", "0"]);
+    }
+    cmd.args(["-f", "flv", url]).kill_on_drop(true);
+    tokio::time::timeout(Duration::from_secs(u64::from(seconds) + 30), cmd.output())
+        .await
+        .expect("ffmpeg finishes")
+        .expect("ffmpeg runs")
+}
