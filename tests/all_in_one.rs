@@ -23,14 +23,28 @@ struct Running {
     api: String,
 }
 
-async fn start(data_dir: &Path, api_port: u16, hls_port: u16) -> Running {
+struct Ports {
+    api: u16,
+    hls: u16,
+    rtmp: u16,
+    rtmps: u16,
+}
+
+async fn start(data_dir: &Path, ports: &Ports) -> Running {
+    let api_port = ports.api;
     let mut child = Command::new(env!("CARGO_BIN_EXE_inlet"))
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--api-listen")
         .arg(format!("127.0.0.1:{api_port}"))
         .arg("--hls-listen")
-        .arg(format!("127.0.0.1:{hls_port}"))
+        .arg(format!("127.0.0.1:{}", ports.hls))
+        .arg("--rtmp-listen")
+        .arg(format!("127.0.0.1:{}", ports.rtmp))
+        .arg("--rtmps-listen")
+        .arg(format!("127.0.0.1:{}", ports.rtmps))
+        .arg("--public-rtmp-url")
+        .arg(format!("rtmp://127.0.0.1:{}/live", ports.rtmp))
         .env_remove("DATABASE_URL")
         .env_remove("INLET_ADMIN_TOKEN")
         .env("RUST_LOG", "warn")
@@ -110,11 +124,17 @@ fn processes_using(dir: &Path) -> Vec<String> {
 async fn all_in_one_starts_prints_credentials_survives_restart_and_stops_cleanly() {
     let data_dir: PathBuf = std::env::temp_dir().join(format!("inlet-aio-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
-    let (api_port, hls_port) = (free_port(), free_port());
+    let ports = Ports {
+        api: free_port(),
+        hls: free_port(),
+        rtmp: free_port(),
+        rtmps: free_port(),
+    };
+    let (api_port, hls_port) = (ports.api, ports.hls);
     let http = reqwest::Client::new();
 
     // First start: private cluster created, credentials printed once.
-    let first = start(&data_dir, api_port, hls_port).await;
+    let first = start(&data_dir, &ports).await;
     assert!(
         data_dir.join("postgres").join("PG_VERSION").exists(),
         "cluster under the data dir"
@@ -135,11 +155,53 @@ async fn all_in_one_starts_prints_credentials_survives_restart_and_stops_cleanly
     .to_string();
     let key = after(&first.banner, "Stream Key:").to_string();
     assert!(key.starts_with("sk_"));
+    let rtmp_url = format!("rtmp://127.0.0.1:{}/live", ports.rtmp);
     assert!(
-        first
-            .banner
-            .contains(&format!("rtmp://127.0.0.1:1935/live/{key}")),
+        first.banner.contains(&format!("{rtmp_url}/{key}")),
         "ffmpeg example"
+    );
+    assert!(
+        data_dir.join("secret.key").exists(),
+        "sealing key generated"
+    );
+    assert!(
+        data_dir.join("tls").join("dev-cert.pem").exists(),
+        "RTMPS dev certificate generated"
+    );
+
+    // The printed stream key publishes with ffmpeg, as the banner says.
+    let ffmpeg = tokio::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+        ])
+        .args([
+            "-t",
+            "2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+            "-f",
+            "flv",
+        ])
+        .arg(format!("{rtmp_url}/{key}"))
+        .output()
+        .await
+        .expect("ffmpeg runs");
+    assert!(
+        ffmpeg.status.success(),
+        "publish with the printed key: {}",
+        String::from_utf8_lossy(&ffmpeg.stderr)
     );
 
     let ready = http
@@ -184,7 +246,7 @@ async fn all_in_one_starts_prints_credentials_survives_restart_and_stops_cleanly
     );
 
     // Second start: same data, nothing secret printed again.
-    let second = start(&data_dir, api_port, hls_port).await;
+    let second = start(&data_dir, &ports).await;
     assert!(
         !second.banner.contains("Admin login"),
         "credentials are shown once"
