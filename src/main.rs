@@ -33,6 +33,10 @@ struct Cli {
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
     init_tracing(cli.common.log_format);
+    if let Err(e) = local_secrets(&mut cli) {
+        eprintln!("inlet: {e:#}");
+        return ExitCode::FAILURE;
+    }
     // The private cluster is started before the runtime and stopped after it, so it outlives every task.
     let cluster = if cli.api.database_url.is_none() {
         match start_private_cluster(&cli.data_dir) {
@@ -45,10 +49,6 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    if let Err(e) = local_secrets(&mut cli) {
-        eprintln!("inlet: {e:#}");
-        return ExitCode::FAILURE;
-    }
     let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
         .and_then(|rt| rt.block_on(run(&mut cli, cluster.as_ref())));
@@ -77,7 +77,15 @@ fn local_secrets(cli: &mut Cli) -> anyhow::Result<()> {
         let path = cli.data_dir.join("secret.key");
         let key = match std::fs::read_to_string(&path) {
             Ok(k) if !k.trim().is_empty() => k.trim().to_string(),
-            _ => {
+            // Never replace an existing key silently: the API's signing keys are sealed with it.
+            Ok(_) => anyhow::bail!(
+                "{} is empty; restore it or delete it to start afresh",
+                path.display()
+            ),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                anyhow::bail!("cannot read {}: {e}", path.display())
+            }
+            Err(_) => {
                 std::fs::create_dir_all(&cli.data_dir)?;
                 let k = inlet_api::domain::credentials::random_text(48);
                 let mut f = std::fs::OpenOptions::new()

@@ -248,8 +248,13 @@ async fn decide(
         if !app_ok {
             return Ok(Err(unknown_app(&req.app, expected_app)));
         }
-        return Ok(Err(match (key, &token) {
-            (None, Some(_)) => refuse(
+        return Ok(Err(match (key, &unverified) {
+            (None, Some(Err(r))) => token_refusal(r.clone()),
+            (None, Some(Ok(u))) if u.peek_claims().is_none() => refuse(
+                ReasonCode::TokenInvalid,
+                "The publish token's claims are malformed or incomplete (aud, sub, tid, exp, iat and jti are required).",
+            ),
+            (None, Some(Ok(_))) => refuse(
                 ReasonCode::TokenInvalid,
                 "The publish token does not name a stream of this service.",
             ),
@@ -261,7 +266,16 @@ async fn decide(
     };
     known.tenant_id = Some(stream.tenant_id);
     known.stream_id = Some(stream.id);
-    if let Some(k) = key_auth.as_ref().filter(|k| k.stream_id == stream.id) {
+    let (need_key, need_token) = match stream.auth_mode.as_str() {
+        "token" => (false, true),
+        "key+token" => (true, true),
+        _ => (true, false),
+    };
+    // The key names itself on the attempt only where keys count (its secret is checked below).
+    if let Some(k) = key_auth
+        .as_ref()
+        .filter(|k| need_key && k.stream_id == stream.id)
+    {
         known.key_id = Some(k.key_id.clone());
     }
     if !app_ok {
@@ -281,11 +295,6 @@ async fn decide(
     }
 
     let now = Utc::now();
-    let (need_key, need_token) = match stream.auth_mode.as_str() {
-        "token" => (false, true),
-        "key+token" => (true, true),
-        _ => (true, false),
-    };
     if need_key && let Err(r) = check_key(key, key_auth.as_ref(), &stream, now) {
         return Ok(Err(r));
     }
@@ -340,7 +349,10 @@ async fn decide(
     if !stream.enabled {
         return Ok(Err(refuse(
             ReasonCode::StreamDisabled,
-            "This stream is disabled. Enable it in the dashboard or with POST /v1/streams/{id}/enable.",
+            format!(
+                "This stream is disabled. Enable it in the dashboard or with POST /v1/streams/{}/enable.",
+                stream.id
+            ),
         )));
     }
     // Spend a single-use token last, so a refusal for another reason does not burn it.

@@ -312,6 +312,7 @@ async fn allowlists_ipv4_ipv6_and_mapped_addresses() {
         ("2001:db8:1::5", "allow"),
         ("203.0.114.5", "ip_not_allowed"),
         ("2001:db9::1", "ip_not_allowed"),
+        ("::ffff:203.0.114.5", "ip_not_allowed"),
     ];
     for (ip, want) in table {
         assert_eq!(code(&app.authorize("live", &f.key, ip).await), want, "{ip}");
@@ -447,7 +448,7 @@ async fn publish_tokens_by_auth_mode_single_use_and_binding() {
         .await;
     assert_eq!(
         (status, common::fields(&v)),
-        (422, vec!["ttl_seconds".to_string(), "ip[0]".to_string()])
+        (422, vec!["ttl_seconds".to_string(), "ip".to_string()])
     );
 }
 
@@ -468,6 +469,23 @@ async fn offline_tokens_with_tenant_signing_keys_and_jwt_attacks() {
     let kid = created["id"].as_str().expect("kid").to_string();
     let pem = created["private_key_pem"].as_str().expect("pem");
     let pair = KeyPair::from_private_pem(pem).expect("the returned private key loads");
+    // Common JWT stacks sit on OpenSSL: the PEM must load there too.
+    let mut openssl = std::process::Command::new("openssl")
+        .args(["pkey", "-noout"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl runs");
+    use std::io::Write;
+    openssl
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(pem.as_bytes())
+        .expect("write pem");
+    assert!(
+        openssl.wait().expect("wait").success(),
+        "openssl loads the private key"
+    );
     let (_, list) = app
         .call(Method::GET, "/v1/signing-keys", &f.t.token, None)
         .await;
@@ -751,8 +769,20 @@ async fn audit_log_records_rotations_revocations_and_mints() {
             "signing_key.created",
             "publish_token.minted",
             "stream_key.revoked",
-            "stream_key.rotated"
+            "stream_key.rotated",
+            "stream.created"
         ]
+    );
+    // Rotation with disconnect_active names the older keys for the ingest to cut.
+    let first_key_id = f.key.split('_').nth(1).expect("id");
+    let intents: Vec<(Option<String>, String)> =
+        sqlx::query_as("SELECT key_id, reason FROM disconnect_requests ORDER BY created_at")
+            .fetch_all(&app.db)
+            .await
+            .expect("intents");
+    assert_eq!(
+        intents[0],
+        (Some(first_key_id.to_string()), "key_rotated".to_string())
     );
     let rotated = &log["data"][5];
     assert_eq!(rotated["actor"], format!("token:{}", f.t.token_id));
@@ -767,5 +797,98 @@ async fn audit_log_records_rotations_revocations_and_mints() {
         !log.to_string()
             .contains(new.rsplit('_').next().expect("secret")),
         "no secret in the audit log"
+    );
+}
+
+#[tokio::test]
+async fn mapped_rules_token_mode_keys_and_per_tenant_jti() {
+    let f = fixture().await;
+    let app = &f.app;
+    // An IPv4-mapped IPv6 rule is stored as the IPv4 network it means, and matches IPv4 clients.
+    let (status, v) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/streams/{}", f.stream),
+            &f.t.token,
+            Some(json!({"ip_allowlist": ["::ffff:198.51.100.0/120"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(v["ip_allowlist"], json!(["198.51.100.0/24"]));
+    assert_eq!(code(&app.authorize("live", &f.key, IP).await), "allow");
+
+    // In token mode a key-shaped name is not checked, so it is neither recorded nor marked used.
+    let keys_path = format!("/v1/streams/{}/keys", f.stream);
+    let (_, before) = app.call(Method::GET, &keys_path, &f.t.token, None).await;
+    f.patch(json!({"auth_mode": "token", "ip_allowlist": []}))
+        .await;
+    let token = f.mint(json!({"ttl_seconds": 600})).await;
+    let v = app
+        .authorize("live", &format!("{}?token={token}", f.key), IP)
+        .await;
+    assert_eq!(code(&v), "allow");
+    assert_eq!(v["key_id"], Value::Null);
+    let (_, after) = app.call(Method::GET, &keys_path, &f.t.token, None).await;
+    assert_eq!(
+        after["data"][0]["last_used_at"],
+        before["data"][0]["last_used_at"]
+    );
+
+    // Single-use ids are per tenant: another tenant may use the same jti.
+    let b = app.create_tenant("other").await;
+    let (b_stream, _) = app.create_stream(&b.token, "b").await;
+    let b_stream = b_stream["id"].as_str().expect("id").to_string();
+    app.call(
+        Method::PATCH,
+        &format!("/v1/streams/{b_stream}"),
+        &b.token,
+        Some(json!({"auth_mode": "token"})),
+    )
+    .await;
+    let mut minted = Vec::new();
+    for (t, stream) in [(&f.t, f.stream.as_str()), (&b, b_stream.as_str())] {
+        let (_, k) = app
+            .call(
+                Method::POST,
+                "/v1/signing-keys",
+                &t.token,
+                Some(json!({"name": "k"})),
+            )
+            .await;
+        let pair =
+            KeyPair::from_private_pem(k["private_key_pem"].as_str().expect("pem")).expect("pem");
+        let mut c = claims(stream, &t.id, 600);
+        c.jti = "shared-jti".into();
+        c.single_use = Some(true);
+        minted.push(publish_token::mint(k["id"].as_str().expect("kid"), &pair, &c).expect("mint"));
+    }
+    assert_eq!(code(&app.authorize("live", &minted[0], IP).await), "allow");
+    assert_eq!(
+        code(&app.authorize("live", &minted[1], IP).await),
+        "allow",
+        "no cross-tenant replay"
+    );
+    assert_eq!(
+        code(&app.authorize("live", &minted[1], IP).await),
+        "token_replayed"
+    );
+
+    // A token with missing claims says so.
+    let (_, k) = app
+        .call(Method::GET, "/v1/signing-keys", &f.t.token, None)
+        .await;
+    let _ = k;
+    let parts: Vec<String> = minted[0].split('.').map(str::to_string).collect();
+    let bare = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(br#"{"sub":"x"}"#),
+        parts[2]
+    );
+    let v = app.authorize("live", &bare, IP).await;
+    assert_eq!(code(&v), "token_invalid");
+    assert!(
+        v["description"].as_str().expect("d").contains("incomplete"),
+        "{v}"
     );
 }

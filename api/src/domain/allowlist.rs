@@ -7,7 +7,20 @@ use ipnet::IpNet;
 
 /// Whether `net` contains `ip`, treating IPv4-mapped IPv6 addresses as IPv4.
 pub fn net_contains(net: &IpNet, ip: IpAddr) -> bool {
-    net.contains(&ip.to_canonical())
+    canonical_net(*net).contains(&ip.to_canonical())
+}
+
+/// An IPv4-mapped IPv6 network (`::ffff:a.b.c.d/n`, n ≥ 96) as the IPv4 network it denotes, so rules
+/// and addresses meet in one family.
+pub fn canonical_net(net: IpNet) -> IpNet {
+    if let IpNet::V6(v6) = net
+        && v6.prefix_len() >= 96
+        && let Some(v4) = v6.addr().to_ipv4_mapped()
+        && let Ok(n) = ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+    {
+        return IpNet::V4(n);
+    }
+    net
 }
 
 /// Whether a normalised list (as stored) admits `ip`. Unparseable entries admit nothing.
@@ -36,5 +49,14 @@ mod tests {
         assert!(admits(&list, ip("2001:db8:1::5")));
         assert!(!admits(&list, ip("203.0.114.1")));
         assert!(!admits(&list, ip("2001:db9::1")));
+        let mapped = vec!["::ffff:203.0.113.0/120".to_string()];
+        assert!(
+            admits(&mapped, ip("203.0.113.9")),
+            "IPv4-mapped rules match IPv4 addresses"
+        );
+        assert_eq!(
+            canonical_net("::ffff:203.0.113.0/120".parse().expect("net")).to_string(),
+            "203.0.113.0/24"
+        );
     }
 }

@@ -89,10 +89,14 @@ impl KeyPair {
         self.signing.verifying_key().to_bytes()
     }
 
-    /// PKCS#8 PEM of the private key (what a customer's JWT library loads).
+    /// PKCS#8 v1 PEM of the private key (seed only), the form OpenSSL, Python `cryptography`/PyJWT,
+    /// Node `crypto` and `jose` load.
     pub fn private_pem(&self) -> anyhow::Result<String> {
-        Ok(self
-            .signing
+        let bytes = ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: self.signing.to_bytes(),
+            public_key: None,
+        };
+        Ok(bytes
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| anyhow::anyhow!("pkcs8: {e}"))?
             .to_string())
@@ -394,5 +398,11 @@ mod tests {
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
         let back = KeyPair::from_private_pem(&pem).expect("parse");
         assert_eq!(back.public_raw(), k.public_raw());
+        // PKCS#8 v1 (RFC 8410's 48-byte form): what OpenSSL, PyJWT and jose accept; v2 is refused there.
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .expect("base64");
+        assert_eq!(der.len(), 48);
     }
 }

@@ -90,7 +90,7 @@ pub fn ip_allowlist(errors: &mut Errors, field: &str, entries: &[String]) -> Vec
             .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
         match parsed {
             Ok(net) => {
-                let text = net.trunc().to_string();
+                let text = crate::domain::allowlist::canonical_net(net).trunc().to_string();
                 if !out.contains(&text) {
                     out.push(text);
                 }

@@ -114,12 +114,12 @@ pub async fn rotate(
     let older = store::keys::expire_older(&mut tx, principal.tenant_id, stream_id, until).await?;
     let key = credentials::issue(Kind::StreamKey);
     store::streams::insert_key(&mut tx, principal.tenant_id, stream_id, &key.id, &key.hash).await?;
-    if disconnect {
+    for old in older.iter().filter(|_| disconnect) {
         store::keys::request_disconnect(
             &mut tx,
             principal.tenant_id,
             stream_id,
-            None,
+            Some(old),
             "key_rotated",
         )
         .await?;

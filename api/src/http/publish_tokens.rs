@@ -122,10 +122,13 @@ pub async fn mint(
         1,
         ctx.config.publish_token_max_ttl_secs,
     );
-    let binding = body
-        .ip
-        .as_ref()
-        .map(|raw| validate::ip_allowlist(&mut errors, "ip", std::slice::from_ref(raw)));
+    let binding = body.ip.as_ref().map(|raw| {
+        // One address or CIDR, reported as field `ip` (not as a list entry).
+        let mut one = Errors::default();
+        let net = validate::ip_allowlist(&mut one, "ip", std::slice::from_ref(raw));
+        one.0.into_iter().for_each(|e| errors.add("ip", e.detail));
+        net
+    });
     ApiError::check(errors)?;
     let binding = binding.and_then(|v| v.into_iter().next());
 

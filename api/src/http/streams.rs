@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 use super::ApiContext;
 use super::error::{ApiError, Problem};
-use super::extract::{Cursor, JsonBody, Page, PageQuery, Principal, QueryParams, path_uuid};
+use super::extract::{
+    ClientIp, Cursor, JsonBody, Page, PageQuery, Principal, QueryParams, path_uuid,
+};
 use crate::config::ApiConfig;
 use crate::domain::credentials::{self, Kind};
 use crate::domain::limits::{ApplyPatch, Limits, LimitsPatch};
@@ -309,6 +311,7 @@ async fn load(ctx: &ApiContext, tenant_id: Uuid, id: Uuid) -> Result<StreamView,
 pub async fn create(
     State(ctx): State<ApiContext>,
     principal: Principal,
+    ip: ClientIp,
     JsonBody(body): JsonBody<StreamSettings>,
 ) -> Result<(StatusCode, axum::Json<StreamCreated>), ApiError> {
     if body.name.is_none() {
@@ -334,6 +337,16 @@ pub async fn create(
     let row = store::streams::get(&mut tx, principal.tenant_id, id, false)
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("created stream vanished")))?;
+    // The first key is revealed in this answer: audited like a rotation.
+    super::audit::record(
+        &mut tx,
+        &principal,
+        ip,
+        "stream.created",
+        ("stream", &id.to_string()),
+        serde_json::json!({"name": row.name, "key_id": key.id}),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(tenant = %principal.tenant_id, stream = %id, key_id = %key.id, by = %principal.describe(), "stream created");
     Ok((

@@ -44,6 +44,13 @@ pub async fn spend_jti(
     jti: &str,
     expires_at: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
+    // Tokens past their expiry (and the clock skew) can never be replayed: forget them.
+    sqlx::query(
+        "DELETE FROM used_publish_tokens WHERE tenant_id = $1 AND expires_at < now() - interval '5 minutes'",
+    )
+    .bind(tenant_id)
+    .execute(db)
+    .await?;
     let n = sqlx::query(
         "INSERT INTO used_publish_tokens (jti, tenant_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
