@@ -104,6 +104,9 @@ fn main() -> anyhow::Result<()> {
     if args.concurrency.contains(&0) || args.requests == 0 || args.streams == 0 {
         bail!("--concurrency, --requests and --streams must be positive");
     }
+    if args.pool == 0 || args.api_threads == Some(0) || args.client_threads == Some(0) {
+        bail!("--pool, --api-threads and --client-threads must be positive");
+    }
     if args.invalid_percent > 100 {
         bail!("--invalid-percent is a percentage (0-100)");
     }
@@ -837,8 +840,9 @@ fn render(args: &Args, cpus: usize, pg_version: &str, load: &str, levels: &[Leve
         if l.batch.late_starts > 0 {
             let _ = writeln!(
                 s,
-                "\n{} clients: {} requests started more than {} ms after their slot (the clients \
-                 could not keep up with the rate; latency under-reports queueing)",
+                "\n{} clients: {} requests started more than {} ms after their slot (timer wake-up \
+                 lateness, or all clients busy: then the rate is more than they can send and the \
+                 latency under-reports queueing)",
                 l.clients,
                 l.batch.late_starts,
                 LATE_START.as_millis()
