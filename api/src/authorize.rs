@@ -194,6 +194,8 @@ pub async fn authorize(
             tls: req.tls,
             node_id: &req.node_id,
         },
+        // An accepted key is marked used in the same statement.
+        known.key_id.as_deref().filter(|_| session_id.is_some()),
     )
     .await?;
     ctx.metrics.publish_attempt(result, code.unwrap_or(""));
@@ -219,23 +221,27 @@ async fn decide(
     };
     let token = find_token(name, name_query, req.connect_query.as_deref());
     let key = credentials::parse(Kind::StreamKey, name);
-    let key_auth = match key {
-        Some((id, _)) => store::keys::for_auth(&ctx.db, id).await?,
+    let by_key = match key {
+        Some((id, _)) => store::publish::key_with_stream(&ctx.db, id).await?,
         None => None,
     };
     let unverified = token.as_deref().map(publish_token::parse);
 
-    // Which stream is this about: the key's, else the token's (unverified) subject.
-    let stream_id = key_auth.as_ref().map(|k| k.stream_id).or_else(|| {
-        unverified
-            .as_ref()
-            .and_then(|u| u.as_ref().ok())
-            .and_then(|u| u.peek_claims())
-            .and_then(|c| Uuid::parse_str(&c.sub).ok())
-    });
-    let stream = match stream_id {
-        Some(id) => store::publish::stream(&ctx.db, id).await?,
-        None => None,
+    // Which stream is this about: the key's (fetched with it), else the token's (unverified) subject.
+    let (key_auth, stream) = match by_key {
+        Some(ks) => (Some(ks.key), Some(ks.stream)),
+        None => {
+            let sub = unverified
+                .as_ref()
+                .and_then(|u| u.as_ref().ok())
+                .and_then(|u| u.peek_claims())
+                .and_then(|c| Uuid::parse_str(&c.sub).ok());
+            let stream = match sub {
+                Some(id) => store::publish::stream(&ctx.db, id).await?,
+                None => None,
+            };
+            (None, stream)
+        }
     };
     let expected_app = ctx
         .config
@@ -364,9 +370,6 @@ async fn decide(
             "This single-use publish token was already used; mint a new one.",
         )));
     }
-    if let Some(id) = &known.key_id {
-        store::keys::touch(&ctx.db, id).await?;
-    }
     Ok(Ok(Allow {
         stream_id: stream.id,
         tenant_id: stream.tenant_id,
@@ -391,7 +394,7 @@ fn unknown_app(app: &str, expected: &str) -> Refuse {
 
 fn check_key(
     presented: Option<(&str, &str)>,
-    key: Option<&store::keys::KeyAuth>,
+    key: Option<&store::publish::KeyAuth>,
     stream: &StreamAuth,
     now: DateTime<Utc>,
 ) -> Result<(), Refuse> {

@@ -105,35 +105,3 @@ pub async fn request_disconnect(
     .await?;
     Ok(())
 }
-
-/// What authorization needs to know about a key and its stream and tenant.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct KeyAuth {
-    pub key_id: String,
-    pub secret_hash: Vec<u8>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// When the key was superseded by a newer one (for "rotated on …").
-    pub rotated_at: Option<DateTime<Utc>>,
-    pub stream_id: Uuid,
-}
-
-pub async fn for_auth(db: &PgPool, key_id: &str) -> sqlx::Result<Option<KeyAuth>> {
-    sqlx::query_as(
-        "SELECT k.id AS key_id, k.secret_hash, k.expires_at, k.revoked_at, k.stream_id,
-                (SELECT min(n.created_at) FROM stream_keys n
-                  WHERE n.stream_id = k.stream_id AND n.created_at > k.created_at) AS rotated_at
-         FROM stream_keys k WHERE k.id = $1",
-    )
-    .bind(key_id)
-    .fetch_optional(db)
-    .await
-}
-
-pub async fn touch(db: &PgPool, key_id: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE stream_keys SET last_used_at = now() WHERE id = $1")
-        .bind(key_id)
-        .execute(db)
-        .await?;
-    Ok(())
-}

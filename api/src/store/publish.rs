@@ -9,6 +9,46 @@ use uuid::Uuid;
 use crate::domain::limits::Limits;
 use crate::http::extract::Cursor;
 
+/// What authorization needs to know about a presented key.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyAuth {
+    pub key_id: String,
+    pub secret_hash: Vec<u8>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When the key was superseded by a newer one (for "rotated on …").
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub stream_id: Uuid,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyWithStream {
+    #[sqlx(flatten)]
+    pub key: KeyAuth,
+    #[sqlx(flatten)]
+    pub stream: StreamAuth,
+}
+
+const STREAM_COLUMNS: &str =
+    "s.id, s.tenant_id, s.enabled, s.auth_mode, s.limits, s.ip_allowlist, s.playback_id,
+    s.reconnect_window_seconds, s.max_continuous_duration_seconds, s.recording,
+    t.ip_allowlist AS tenant_allowlist, t.suspended_at IS NOT NULL AS tenant_suspended";
+
+/// A key with its stream and tenant rules, in one round trip (the hot path of every publish).
+pub async fn key_with_stream(db: &PgPool, key_id: &str) -> sqlx::Result<Option<KeyWithStream>> {
+    sqlx::query_as(&format!(
+        "SELECT k.id AS key_id, k.secret_hash, k.expires_at, k.revoked_at, k.stream_id,
+                (SELECT min(n.created_at) FROM stream_keys n
+                  WHERE n.stream_id = k.stream_id AND n.created_at > k.created_at) AS rotated_at,
+                {STREAM_COLUMNS}
+         FROM stream_keys k JOIN streams s ON s.id = k.stream_id JOIN tenants t ON t.id = s.tenant_id
+         WHERE k.id = $1"
+    ))
+    .bind(key_id)
+    .fetch_optional(db)
+    .await
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StreamAuth {
     pub id: Uuid,
@@ -26,12 +66,9 @@ pub struct StreamAuth {
 }
 
 pub async fn stream(db: &PgPool, stream_id: Uuid) -> sqlx::Result<Option<StreamAuth>> {
-    sqlx::query_as(
-        "SELECT s.id, s.tenant_id, s.enabled, s.auth_mode, s.limits, s.ip_allowlist, s.playback_id,
-                s.reconnect_window_seconds, s.max_continuous_duration_seconds, s.recording,
-                t.ip_allowlist AS tenant_allowlist, t.suspended_at IS NOT NULL AS tenant_suspended
-         FROM streams s JOIN tenants t ON t.id = s.tenant_id WHERE s.id = $1",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {STREAM_COLUMNS} FROM streams s JOIN tenants t ON t.id = s.tenant_id WHERE s.id = $1"
+    ))
     .bind(stream_id)
     .fetch_optional(db)
     .await
@@ -78,9 +115,11 @@ pub struct Attempt<'a> {
     pub node_id: &'a str,
 }
 
-pub async fn record(db: &PgPool, a: Attempt<'_>) -> sqlx::Result<()> {
+/// Records the attempt and, in the same statement, marks `touch_key` used (one round trip).
+pub async fn record(db: &PgPool, a: Attempt<'_>, touch_key: Option<&str>) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO publish_attempts (id, tenant_id, stream_id, key_id, session_id, result, reason_code,
+        "WITH touched AS (UPDATE stream_keys SET last_used_at = now() WHERE id = $13)
+         INSERT INTO publish_attempts (id, tenant_id, stream_id, key_id, session_id, result, reason_code,
                                        detail, client_ip, app, tls, node_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
@@ -96,6 +135,7 @@ pub async fn record(db: &PgPool, a: Attempt<'_>) -> sqlx::Result<()> {
     .bind(a.app)
     .bind(a.tls)
     .bind(a.node_id)
+    .bind(touch_key)
     .execute(db)
     .await?;
     Ok(())
