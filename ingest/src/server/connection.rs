@@ -58,6 +58,8 @@ struct Conn<S> {
 /// How long a connection may stay after the publisher ended its publish (clients send FCUnpublish,
 /// then deleteStream, then close; closing first makes some of them report an error).
 const LINGER: Duration = Duration::from_secs(5);
+/// How long a publisher told about a shutdown may keep writing before the socket closes.
+const SHUTDOWN_LINGER: Duration = Duration::from_secs(2);
 
 pub async fn serve<S>(
     stream: S,
@@ -158,8 +160,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     }
                     Ok(Ok(n)) => n,
                 },
-                _ = shutdown.wait_for(|s| *s) => {
+                // The watch guard must not live into the branch body, which awaits.
+                () = async { let _ = shutdown.wait_for(|s| *s).await; } => {
                     self.session.end_publish("NetStream.Publish.Unpublish", "The ingest server is shutting down; reconnect to continue.");
+                    // Encoders read the status between writes: keep reading (and discarding) briefly so
+                    // their next write does not fail before they see why.
+                    if self.flush().await.is_ok() {
+                        let drain = async { while matches!(self.stream.read(&mut buf).await, Ok(n) if n > 0) {} };
+                        let _ = tokio::time::timeout(SHUTDOWN_LINGER, drain).await;
+                    }
                     return closed("shutdown", "server shutting down");
                 }
             };

@@ -204,6 +204,11 @@ impl Stack {
         )
     }
 
+    /// Signals shutdown to the API and the ingest.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
     pub fn rtmp_url(&self, app: &str, name: &str) -> String {
         format!("rtmp://{}/{app}/{name}", self.rtmp)
     }
