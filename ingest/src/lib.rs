@@ -3,6 +3,7 @@
 //! one way: socket → session → media → sink, with reports to the API branching off.
 
 pub mod config;
+pub mod hls;
 pub mod media;
 pub mod rtmp;
 pub mod server;

@@ -2,6 +2,10 @@
 //! timestamps, classified (codec, sequence header or not, keyframe or not) from the tag's first bytes,
 //! including Enhanced RTMP FourCC video headers. Consumers implement `MediaSink`.
 
+pub mod aac;
+pub mod avc;
+pub mod bits;
+
 use bytes::Bytes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
