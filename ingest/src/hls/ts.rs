@@ -20,13 +20,19 @@ pub fn crc32_mpeg2(data: &[u8]) -> u32 {
         for (i, e) in t.iter_mut().enumerate() {
             let mut c = (i as u32) << 24;
             for _ in 0..8 {
-                c = if c & 0x8000_0000 != 0 { (c << 1) ^ 0x04C1_1DB7 } else { c << 1 };
+                c = if c & 0x8000_0000 != 0 {
+                    (c << 1) ^ 0x04C1_1DB7
+                } else {
+                    c << 1
+                };
             }
             *e = c;
         }
         t
     });
-    data.iter().fold(0xFFFF_FFFF, |crc, b| (crc << 8) ^ table[((crc >> 24) as u8 ^ b) as usize])
+    data.iter().fold(0xFFFF_FFFF, |crc, b| {
+        (crc << 8) ^ table[((crc >> 24) as u8 ^ b) as usize]
+    })
 }
 
 /// What the program carries.
@@ -78,16 +84,43 @@ impl Muxer {
     pub fn write_tables(&mut self, out: &mut Vec<u8>, tracks: Tracks) {
         // PAT: program 1 → PMT PID.
         let pat = [
-            0x00, 0xB0, 0x0D, 0x00, 0x01, 0xC1, 0x00, 0x00, 0x00, 0x01, 0xE0 | (PID_PMT >> 8) as u8, PID_PMT as u8,
+            0x00,
+            0xB0,
+            0x0D,
+            0x00,
+            0x01,
+            0xC1,
+            0x00,
+            0x00,
+            0x00,
+            0x01,
+            0xE0 | (PID_PMT >> 8) as u8,
+            PID_PMT as u8,
         ];
         self.section(out, 0, &pat);
-        let pcr_pid = if tracks.video.is_some() { PID_VIDEO } else { PID_AUDIO };
+        let pcr_pid = if tracks.video.is_some() {
+            PID_VIDEO
+        } else {
+            PID_AUDIO
+        };
         let mut es = Vec::new();
         if let Some(st) = tracks.video {
-            es.extend_from_slice(&[st, 0xE0 | (PID_VIDEO >> 8) as u8, PID_VIDEO as u8, 0xF0, 0x00]);
+            es.extend_from_slice(&[
+                st,
+                0xE0 | (PID_VIDEO >> 8) as u8,
+                PID_VIDEO as u8,
+                0xF0,
+                0x00,
+            ]);
         }
         if tracks.audio {
-            es.extend_from_slice(&[STREAM_AAC_ADTS, 0xE0 | (PID_AUDIO >> 8) as u8, PID_AUDIO as u8, 0xF0, 0x00]);
+            es.extend_from_slice(&[
+                STREAM_AAC_ADTS,
+                0xE0 | (PID_AUDIO >> 8) as u8,
+                PID_AUDIO as u8,
+                0xF0,
+                0x00,
+            ]);
         }
         let section_len = 9 + es.len() + 4;
         let mut pmt = vec![
@@ -145,7 +178,12 @@ impl Muxer {
         while !remaining_header.is_empty() || !remaining.is_empty() || first {
             let cc = self.next_cc(pid);
             let start = out.len();
-            out.extend_from_slice(&[0x47, (if first { 0x40 } else { 0 }) | (pid >> 8) as u8, pid as u8, 0]);
+            out.extend_from_slice(&[
+                0x47,
+                (if first { 0x40 } else { 0 }) | (pid >> 8) as u8,
+                pid as u8,
+                0,
+            ]);
             // Adaptation field: PCR/random access on the first packet; stuffing on the last.
             let mut af: [u8; 8] = [0; 8];
             let mut af_len = 0usize; // bytes after the length byte
@@ -186,7 +224,13 @@ impl Muxer {
             }
             if need_af {
                 out[start + 3] = 0x30 | cc;
-                let total_af_len = if has_af { af_len + stuffing } else if body < room { (room - body) - 1 } else { 0 };
+                let total_af_len = if has_af {
+                    af_len + stuffing
+                } else if body < room {
+                    (room - body) - 1
+                } else {
+                    0
+                };
                 out.push(total_af_len as u8);
                 out.extend_from_slice(&af[..af_len]);
                 out.resize(out.len() + stuffing, 0xFF);
