@@ -190,7 +190,7 @@ pub async fn authorize(
             reason_code: code,
             detail: &detail,
             client_ip: ip.to_string(),
-            app: &req.app,
+            app: &shown_app(&req.app),
             tls: req.tls,
             node_id: &req.node_id,
         },
@@ -204,7 +204,7 @@ pub async fn authorize(
         .observe(started.elapsed().as_secs_f64());
     tracing::info!(
         result, reason_code = code.unwrap_or(""), stream = ?known.stream_id, key_id = ?known.key_id,
-        client_ip = %ip, app = %req.app, node = %req.node_id, "publish authorization"
+        client_ip = %ip, app = %shown_app(&req.app), node = %req.node_id, "publish authorization"
     );
     Ok(response)
 }
@@ -220,7 +220,10 @@ async fn decide(
         None => (req.publish_name.as_str(), None),
     };
     let token = find_token(name, name_query, req.connect_query.as_deref());
-    let key = credentials::parse(Kind::StreamKey, name);
+    // A key typed into the Server field arrives as the app (`rtmp://host/sk_…`, empty publish name):
+    // it still identifies the stream, so the owner sees the mistake on it.
+    let key = credentials::parse(Kind::StreamKey, name)
+        .or_else(|| credentials::parse(Kind::StreamKey, &req.app));
     let by_key = match key {
         Some((id, _)) => store::publish::key_with_stream(&ctx.db, id).await?,
         None => None,
@@ -384,12 +387,33 @@ async fn decide(
 }
 
 fn unknown_app(app: &str, expected: &str) -> Refuse {
+    if credentials::parse(Kind::StreamKey, app).is_some() {
+        return refuse(
+            ReasonCode::UnknownApp,
+            format!(
+                "Your encoder's Server field ends with the stream key. Set Server to the URL ending in /{expected} and put the key in the Stream Key field."
+            ),
+        );
+    }
+    let app = shown_app(app);
     refuse(
         ReasonCode::UnknownApp,
         format!(
             "Your encoder connected to /{app}; the server path is /{expected}. In OBS, the Server field must end in /{expected}."
         ),
     )
+}
+
+/// The app as it may be recorded, logged and shown: a stream key in it loses its secret, and
+/// anything long is cut.
+fn shown_app(app: &str) -> String {
+    if let Some((id, _)) = credentials::parse(Kind::StreamKey, app) {
+        return format!("{}_…", credentials::prefix(Kind::StreamKey, id));
+    }
+    match app.char_indices().nth(64) {
+        Some((cut, _)) => format!("{}…", &app[..cut]),
+        None => app.to_string(),
+    }
 }
 
 fn check_key(

@@ -892,3 +892,40 @@ async fn mapped_rules_token_mode_keys_and_per_tenant_jti() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn a_key_in_the_server_field_is_named_on_its_stream_and_never_stored() {
+    let f = fixture().await;
+    let v = f.app.authorize(&f.key, "", IP).await;
+    assert_eq!(code(&v), "unknown_app");
+    let desc = v["description"].as_str().expect("d");
+    assert!(
+        desc.contains("Server field ends with the stream key"),
+        "{desc}"
+    );
+    let secret = f.key.rsplit('_').next().expect("secret");
+    assert!(!desc.contains(secret));
+    let attempts = f.attempts().await;
+    assert_eq!(attempts.len(), 1, "recorded on the key's stream");
+    assert_eq!(
+        attempts[0]["app"],
+        format!("sk_{}_…", f.key.split('_').nth(1).expect("id"))
+    );
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT row_to_json(a)::text FROM publish_attempts a")
+            .fetch_all(&f.app.db)
+            .await
+            .expect("rows");
+    assert!(
+        rows.iter().all(|r| !r.contains(secret)),
+        "the secret is never stored"
+    );
+    // A long app name is cut, not stored whole.
+    let long = "x".repeat(5000);
+    assert_eq!(
+        code(&f.app.authorize(&long, &f.key, IP).await),
+        "unknown_app"
+    );
+    let attempts = f.attempts().await;
+    assert!(attempts[0]["app"].as_str().expect("app").chars().count() <= 65);
+}
