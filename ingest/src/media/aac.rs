@@ -9,7 +9,9 @@ pub struct AacConfig {
 }
 
 /// Sampling rates by index.
-const RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+const RATES: [u32; 13] = [
+    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+];
 
 impl AacConfig {
     pub fn parse(asc: &[u8]) -> Option<AacConfig> {
@@ -23,7 +25,11 @@ impl AacConfig {
             // ADTS can only carry object types 1–4 with a table rate.
             return None;
         }
-        Some(AacConfig { object_type, sampling_index, channels })
+        Some(AacConfig {
+            object_type,
+            sampling_index,
+            channels,
+        })
     }
 
     pub fn sample_rate(&self) -> u32 {
@@ -58,7 +64,14 @@ mod tests {
     fn asc_and_adts_layout() {
         // AAC LC, 48 kHz, stereo.
         let c = AacConfig::parse(&[0x11, 0x90]).expect("asc");
-        assert_eq!(c, AacConfig { object_type: 2, sampling_index: 3, channels: 2 });
+        assert_eq!(
+            c,
+            AacConfig {
+                object_type: 2,
+                sampling_index: 3,
+                channels: 2
+            }
+        );
         assert_eq!(c.sample_rate(), 48000);
         let mut h = Vec::new();
         assert!(c.adts_header(100, &mut h));

@@ -52,7 +52,14 @@ impl AvcConfig {
             pps.push(take(&mut d, usize::from(u16::from_be_bytes([len[0], len[1]])))?.to_vec());
         }
         let info = sps.first().and_then(|s| parse_sps(s));
-        Some(AvcConfig { profile: head[1], level: head[3], nal_length_size, sps, pps, info })
+        Some(AvcConfig {
+            profile: head[1],
+            level: head[3],
+            nal_length_size,
+            sps,
+            pps,
+            info,
+        })
     }
 
     /// Appends one access unit as Annex B: AUD, then SPS/PPS before an IDR, then the frame's NALs.
@@ -68,7 +75,9 @@ impl AvcConfig {
                 out.truncate(start_len);
                 return false;
             };
-            let len = len.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            let len = len
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
             let Some(nal) = take(&mut d, len) else {
                 out.truncate(start_len);
                 return false;
@@ -101,7 +110,10 @@ pub fn parse_sps(nal: &[u8]) -> Option<SpsInfo> {
     r.bits(16)?; // constraint flags, level
     r.ue()?; // seq_parameter_set_id
     let mut chroma_format_idc = 1;
-    if matches!(profile, 100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135) {
+    if matches!(
+        profile,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
         chroma_format_idc = r.ue()?;
         if chroma_format_idc == 3 {
             r.bit()?; // separate_colour_plane_flag
@@ -167,7 +179,8 @@ pub fn parse_sps(nal: &[u8]) -> Option<SpsInfo> {
     };
     let crop_unit_y = sub_h * (2 - frame_mbs_only);
     let width = (width_mbs * 16).checked_sub((crop_l + crop_r).checked_mul(sub_w)?)?;
-    let height = (height_units * 16 * (2 - frame_mbs_only)).checked_sub((crop_t + crop_b).checked_mul(crop_unit_y)?)?;
+    let height = (height_units * 16 * (2 - frame_mbs_only))
+        .checked_sub((crop_t + crop_b).checked_mul(crop_unit_y)?)?;
     let mut fps = None;
     if r.bit() == Some(1) {
         fps = parse_vui_fps(&mut r);
@@ -208,8 +221,8 @@ mod tests {
 
     /// SPS of a 1280x720 High-profile stream with timing info at 30 fps (x264 output).
     const SPS_720P: &[u8] = &[
-        0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10,
-        0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60,
+        0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03,
+        0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60,
     ];
 
     #[test]
@@ -217,7 +230,10 @@ mod tests {
         let info = parse_sps(SPS_720P).expect("sps");
         assert_eq!((info.width, info.height), (1280, 720));
         assert_eq!(info.fps, Some(30.0));
-        assert!(parse_sps(&[0x67, 0x64]).is_none(), "truncated SPS is None, not a panic");
+        assert!(
+            parse_sps(&[0x67, 0x64]).is_none(),
+            "truncated SPS is None, not a panic"
+        );
     }
 
     #[test]
@@ -236,7 +252,10 @@ mod tests {
         assert_eq!(&out[..expected_prefix.len()], &expected_prefix);
         assert!(out.ends_with(&[0, 0, 0, 1, 0x65, 0xAA, 0xBB]));
         let mut bad = Vec::new();
-        assert!(!cfg.to_annexb(&[0, 0, 0, 9, 0x65], true, &mut bad), "length past the end");
+        assert!(
+            !cfg.to_annexb(&[0, 0, 0, 9, 0x65], true, &mut bad),
+            "length past the end"
+        );
         assert!(bad.is_empty());
         assert!(AvcConfig::parse(&[1, 2, 3]).is_none());
     }

@@ -70,7 +70,10 @@ mod tests {
     fn exp_golomb_and_unescape() {
         // 1 → 0, 010 → 1, 011 → 2, 00100 → 3
         let mut r = BitReader::new(&[0b1010_0110, 0b0100_0000]);
-        assert_eq!((r.ue(), r.ue(), r.ue(), r.ue()), (Some(0), Some(1), Some(2), Some(3)));
+        assert_eq!(
+            (r.ue(), r.ue(), r.ue(), r.ue()),
+            (Some(0), Some(1), Some(2), Some(3))
+        );
         let mut r = BitReader::new(&[0b0100_1100]);
         assert_eq!((r.se(), r.se()), (Some(1), Some(-1)));
         assert_eq!(unescape(&[0, 0, 3, 1, 0, 0, 3]), vec![0, 0, 1, 0, 0]);

@@ -6,6 +6,9 @@ use std::fmt;
 
 /// Deepest nesting of objects/arrays accepted.
 pub const MAX_DEPTH: usize = 32;
+/// Most values one decoder produces: a value costs far more memory decoded than encoded (a 1-byte
+/// null becomes a whole `Value`), so the count is bounded, not just the input size.
+pub const MAX_VALUES: usize = 16_384;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -48,6 +51,7 @@ impl Value {
 pub enum Amf0Error {
     Truncated,
     TooDeep,
+    TooManyValues,
     UnknownMarker(u8),
     InvalidUtf8,
 }
@@ -57,6 +61,9 @@ impl fmt::Display for Amf0Error {
         match self {
             Amf0Error::Truncated => write!(f, "AMF0 value runs past the end of the message"),
             Amf0Error::TooDeep => write!(f, "AMF0 nesting deeper than {MAX_DEPTH}"),
+            Amf0Error::TooManyValues => {
+                write!(f, "more than {MAX_VALUES} AMF0 values in one message")
+            }
             Amf0Error::UnknownMarker(m) => write!(f, "unsupported AMF0 type marker 0x{m:02x}"),
             Amf0Error::InvalidUtf8 => write!(f, "AMF0 string is not UTF-8"),
         }
@@ -67,11 +74,16 @@ impl fmt::Display for Amf0Error {
 pub struct Decoder<'a> {
     buf: &'a [u8],
     pos: usize,
+    values: usize,
 }
 
 impl<'a> Decoder<'a> {
     pub fn new(buf: &'a [u8]) -> Decoder<'a> {
-        Decoder { buf, pos: 0 }
+        Decoder {
+            buf,
+            pos: 0,
+            values: 0,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -151,6 +163,10 @@ impl<'a> Decoder<'a> {
         if depth > MAX_DEPTH {
             return Err(Amf0Error::TooDeep);
         }
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(Amf0Error::TooManyValues);
+        }
         let marker = self.u8()?;
         Ok(match marker {
             0x00 => Value::Number(self.f64()?),
@@ -172,7 +188,7 @@ impl<'a> Decoder<'a> {
                 if count > self.buf.len() - self.pos {
                     return Err(Amf0Error::Truncated);
                 }
-                let mut items = Vec::with_capacity(count);
+                let mut items = Vec::with_capacity(count.min(64));
                 for _ in 0..count {
                     items.push(self.value_at(depth + 1)?);
                 }
@@ -314,6 +330,10 @@ mod tests {
             Decoder::new(&[0x42]).value(),
             Err(Amf0Error::UnknownMarker(0x42))
         );
+        // A strict array of a million nulls: refused by the value budget.
+        let mut many = vec![0x0A, 0x00, 0x0F, 0x42, 0x40];
+        many.extend(std::iter::repeat_n(0x05u8, 1_000_000));
+        assert_eq!(Decoder::new(&many).value(), Err(Amf0Error::TooManyValues));
         assert_eq!(
             Decoder::new(&[0x03, 0x00]).value(),
             Err(Amf0Error::Truncated)

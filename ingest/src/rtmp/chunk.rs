@@ -33,6 +33,8 @@ pub enum ChunkError {
     ChunkSizeInvalid(u32),
     MessageTooLarge(u32),
     TooManyChunkStreams(usize),
+    /// Partial messages of all chunk streams together exceed the per-connection budget.
+    BufferLimit(u32),
     NoPreviousHeader(u32),
 }
 
@@ -43,6 +45,12 @@ impl std::fmt::Display for ChunkError {
                 write!(f, "peer set chunk size {n}, outside 1..=limit")
             }
             ChunkError::MessageTooLarge(n) => write!(f, "message of {n} bytes exceeds the limit"),
+            ChunkError::BufferLimit(n) => {
+                write!(
+                    f,
+                    "partial messages buffered beyond {n} bytes on one connection"
+                )
+            }
             ChunkError::TooManyChunkStreams(n) => {
                 write!(f, "more than {n} chunk streams on one connection")
             }
@@ -79,6 +87,8 @@ pub struct ChunkReader {
     streams: HashMap<u32, StreamState>,
     /// Whether this peer repeats the extended timestamp on type-3 chunks (learned on first sight).
     type3_ext: Option<bool>,
+    /// Bytes held in partial messages across all chunk streams.
+    buffered: usize,
 }
 
 impl ChunkReader {
@@ -88,6 +98,7 @@ impl ChunkReader {
             chunk_size: 128,
             streams: HashMap::new(),
             type3_ext: None,
+            buffered: 0,
         }
     }
 
@@ -104,6 +115,7 @@ impl ChunkReader {
     /// Drops a partially received message (Abort Message).
     pub fn abort(&mut self, csid: u32) {
         if let Some(s) = self.streams.get_mut(&csid) {
+            self.buffered -= s.partial.len();
             s.partial.clear();
         }
     }
@@ -209,6 +221,11 @@ impl ChunkReader {
             return Ok((false, None));
         }
 
+        // One budget for every partial message of the connection, so many chunk streams cannot each
+        // hold a maximum-size message.
+        if self.buffered + want > self.limits.max_message_size as usize {
+            return Err(ChunkError::BufferLimit(self.limits.max_message_size));
+        }
         // The whole chunk is here: commit header changes.
         if let Some(l) = length {
             state.length = l;
@@ -245,13 +262,13 @@ impl ChunkReader {
         }
         state.has_header = true;
         buf.advance(pos);
-        if state.partial.capacity() < state.length as usize && starting {
-            state.partial.reserve(state.length as usize);
-        }
+        // Buffers grow with the data that arrived, never with the length a peer announced.
         state.partial.extend_from_slice(&buf[..want]);
+        self.buffered += want;
         buf.advance(want);
         if state.partial.len() as u32 >= state.length {
             let payload = state.partial.split().freeze();
+            self.buffered -= payload.len();
             return Ok((
                 true,
                 Some(Message {
@@ -432,5 +449,23 @@ mod tests {
             read_all(&mut ChunkReader::new(LIMITS), &many),
             Err(ChunkError::TooManyChunkStreams(8))
         ));
+    }
+
+    #[test]
+    fn partial_messages_share_one_budget_per_connection() {
+        let limits = ChunkLimits {
+            max_chunk_size: 1 << 20,
+            max_message_size: 1000,
+            max_chunk_streams: 8,
+        };
+        let mut r = ChunkReader::new(limits);
+        r.set_chunk_size(600).expect("size");
+        // Two chunk streams each start a 1000-byte message with 600 bytes: 1200 buffered > 1000.
+        let mut bytes = Vec::new();
+        for csid in [4u8, 5] {
+            bytes.extend_from_slice(&[csid, 0, 0, 0, 0, 0x03, 0xE8, 9, 0, 0, 0, 0]);
+            bytes.extend(std::iter::repeat_n(0u8, 600));
+        }
+        assert_eq!(read_all(&mut r, &bytes), Err(ChunkError::BufferLimit(1000)));
     }
 }

@@ -55,6 +55,7 @@ impl ProtocolError {
             ProtocolError::Chunk(ChunkError::MessageTooLarge(_)) => "message_too_large",
             ProtocolError::Chunk(ChunkError::TooManyChunkStreams(_)) => "too_many_chunk_streams",
             ProtocolError::Chunk(ChunkError::NoPreviousHeader(_)) => "bad_chunk_header",
+            ProtocolError::Chunk(ChunkError::BufferLimit(_)) => "buffer_limit",
             ProtocolError::Amf0(_) => "bad_amf0",
             ProtocolError::Command(_) => "bad_command",
         }
@@ -447,6 +448,10 @@ impl Session {
         timestamp: u32,
         body: &[u8],
     ) -> Result<(), ProtocolError> {
+        // Metadata matters only for a live publish; before that it is not even decoded.
+        if self.live_stream().is_none() {
+            return Ok(());
+        }
         let mut d = Decoder::new(body);
         let mut values = d.all()?;
         if values.first().and_then(Value::as_str) == Some("@setDataFrame") {

@@ -58,6 +58,10 @@ struct Conn<S> {
 /// How long a connection may stay after the publisher ended its publish (clients send FCUnpublish,
 /// then deleteStream, then close; closing first makes some of them report an error).
 const LINGER: Duration = Duration::from_secs(5);
+/// How long one write to the client may take; a client that stops reading is closed.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the final flush and close may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a publisher told about a shutdown may keep writing before the socket closes.
 const SHUTDOWN_LINGER: Duration = Duration::from_secs(2);
 
@@ -84,9 +88,13 @@ pub async fn serve<S>(
         unpublished: None,
     };
     let outcome = conn.run(&mut shutdown).await;
-    // Whatever the session has left to say (a refusal, a final status) goes out before closing.
-    let _ = conn.flush().await;
-    let _ = conn.stream.shutdown().await;
+    // Whatever the session has left to say (a refusal, a final status) goes out before closing, but
+    // a client that does not read cannot hold the connection open.
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        let _ = conn.flush().await;
+        let _ = conn.stream.shutdown().await;
+    })
+    .await;
     conn.end_media(outcome.reason);
     shared.metrics.closed(outcome.reason);
     let level_warn = !matches!(
@@ -101,11 +109,19 @@ pub async fn serve<S>(
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// Sends what the session has to say, within `WRITE_TIMEOUT`.
     async fn flush(&mut self) -> std::io::Result<()> {
         if self.session.has_output() {
             let out = self.session.take_output();
-            self.stream.write_all(&out).await?;
-            self.stream.flush().await?;
+            let write = async {
+                self.stream.write_all(&out).await?;
+                self.stream.flush().await
+            };
+            tokio::time::timeout(WRITE_TIMEOUT, write)
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stopped reading")
+                })??;
         }
         Ok(())
     }
@@ -184,7 +200,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
             }
             if let Err(e) = self.flush().await {
-                return closed("network_error", e.to_string());
+                let reason = if e.kind() == std::io::ErrorKind::TimedOut {
+                    "write_timeout"
+                } else {
+                    "network_error"
+                };
+                return closed(reason, e.to_string());
             }
         }
     }
