@@ -14,17 +14,20 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/*
-# An unprivileged user. The HLS directory is created here so that a fresh named volume mounted on
-# it inherits the ownership.
+# An unprivileged user. The HLS and TLS directories are created here so that a fresh named volume
+# mounted on them inherits the ownership.
 RUN groupadd --system inlet \
     && useradd --system --gid inlet --home-dir /app --shell /usr/sbin/nologin inlet \
-    && mkdir -p /var/lib/inlet/hls \
+    && mkdir -p /var/lib/inlet/hls /var/lib/inlet/tls \
     && chown -R inlet:inlet /var/lib/inlet
 COPY --from=builder /src/target/release/inlet-api /src/target/release/inlet-ingest /usr/local/bin/
 COPY web/ /app/web/
 WORKDIR /app
+# INLET_TLS_DEV_DIR: the ingest's default (./data/tls) would be under /app, which the inlet user
+# cannot write, so the generated RTMPS development certificate goes here instead.
 ENV INLET_WEB_DIR=/app/web \
-    INLET_HLS_DIR=/var/lib/inlet/hls
+    INLET_HLS_DIR=/var/lib/inlet/hls \
+    INLET_TLS_DEV_DIR=/var/lib/inlet/tls
 USER inlet
 # API + dashboard, HLS origin, RTMP, RTMPS.
 EXPOSE 8080 8081 1935 1936

@@ -10,9 +10,8 @@ use inlet_api::ApiConfig;
 use inlet_contract::process::shutdown_signal;
 use inlet_contract::settings::{CommonSettings, init_tracing};
 use inlet_ingest::IngestConfig;
-use inlet_ingest::server::{DiscardSinks, Ingest};
+use inlet_ingest::server::Ingest;
 use inlet_pgcluster::{Cluster, ClusterOptions};
-use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Inlet all-in-one: control plane + ingest, with a private PostgreSQL when DATABASE_URL is unset.
@@ -149,7 +148,7 @@ async fn run(cli: &mut Cli, cluster: Option<&Cluster>) -> anyhow::Result<()> {
         cli.ingest.clone(),
         &cli.common.node_id,
         &node_secret,
-        Arc::new(DiscardSinks),
+        inlet_ingest::server::sinks_for(&cli.ingest),
         true,
     )
     .await?;
@@ -169,6 +168,7 @@ async fn run(cli: &mut Cli, cluster: Option<&Cluster>) -> anyhow::Result<()> {
     let ingest_http = tokio::spawn(inlet_ingest::server::http::serve(
         ingest_listener,
         ingest_metrics,
+        cli.ingest.hls_dir(),
         stopped(stop_rx.clone()),
     ));
     let rtmp = tokio::spawn(ingest.run(stop_rx));

@@ -4,6 +4,7 @@
 pub mod limits;
 pub mod process;
 pub mod publish;
+pub mod session;
 pub mod settings;
 
 /// Version prefix of the internal API the ingest calls.

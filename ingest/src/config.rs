@@ -31,7 +31,7 @@ pub struct IngestConfig {
     )]
     pub hls_public_url: String,
     /// Directory HLS playlists and segments are written to (default: <INLET_DATA_DIR>/hls in the
-    /// all-in-one; the HLS packager will use it).
+    /// all-in-one, ./data/hls for inlet-ingest).
     #[arg(long, env = "INLET_HLS_DIR")]
     pub hls_dir: Option<PathBuf>,
     /// Where the ingest reaches the API's internal endpoints.
@@ -64,12 +64,32 @@ pub struct IngestConfig {
     /// Timeout of the authorize call to the API, milliseconds (then: control_plane_unavailable).
     #[arg(long, env = "INLET_AUTHORIZE_TIMEOUT_MS", default_value_t = 2000)]
     pub authorize_timeout_ms: u64,
+    /// Package sessions as HLS (`true`); `false` discards media (RTMP-only benchmarks).
+    #[arg(long, env = "INLET_HLS_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub hls_enabled: bool,
+    /// HLS target segment duration, ms (`hls_fragment`); segments are cut at the first keyframe after it.
+    #[arg(long, env = "INLET_HLS_FRAGMENT_MS", default_value_t = 2000)]
+    pub hls_fragment_ms: u64,
+    /// Segments listed in the live playlist (`hls_window`).
+    #[arg(long, env = "INLET_HLS_WINDOW", default_value_t = 6)]
+    pub hls_window: usize,
+    /// A finished stream's HLS directory is removed this long after the publisher left, seconds
+    /// (`hls_dispose`).
+    #[arg(long, env = "INLET_HLS_DISPOSE_SECS", default_value_t = 120)]
+    pub hls_dispose_secs: u64,
     /// Directory for the generated development certificate when INLET_TLS_CERT is unset.
     #[arg(long, env = "INLET_TLS_DEV_DIR", default_value = "./data/tls")]
     pub tls_dev_dir: PathBuf,
 }
 
 impl IngestConfig {
+    /// Where HLS output goes.
+    pub fn hls_dir(&self) -> PathBuf {
+        self.hls_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./data/hls"))
+    }
+
     /// A configuration with every default, for tests and embedding.
     pub fn defaults() -> IngestConfig {
         #[derive(clap::Parser)]

@@ -1,11 +1,9 @@
 //! `inlet-ingest`: wiring only.
 
-use std::sync::Arc;
-
 use clap::Parser;
 use inlet_contract::settings::{CommonSettings, init_tracing};
 use inlet_ingest::IngestConfig;
-use inlet_ingest::server::{DiscardSinks, Ingest};
+use inlet_ingest::server::Ingest;
 use tokio::sync::watch;
 
 /// Inlet data plane: RTMP/RTMPS ingest, HLS packager and origin.
@@ -28,14 +26,9 @@ async fn main() -> anyhow::Result<()> {
         );
     };
     let http = tokio::net::TcpListener::bind(cli.ingest.hls_listen).await?;
-    let ingest = Ingest::bind(
-        cli.ingest,
-        &cli.common.node_id,
-        &secret,
-        Arc::new(DiscardSinks),
-        true,
-    )
-    .await?;
+    let hls_dir = cli.ingest.hls_dir();
+    let sinks = inlet_ingest::server::sinks_for(&cli.ingest);
+    let ingest = Ingest::bind(cli.ingest, &cli.common.node_id, &secret, sinks, true).await?;
     let metrics = ingest.shared.metrics.clone();
     let (tx, rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -44,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
     let http = tokio::spawn(inlet_ingest::server::http::serve(
         http,
         metrics,
+        hls_dir,
         stopped(rx.clone()),
     ));
     let rtmp = tokio::spawn(ingest.run(rx));

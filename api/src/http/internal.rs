@@ -8,6 +8,7 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use inlet_contract::publish::{AUTHORIZE_PATH, AuthorizeRequest, AuthorizeResponse};
+use inlet_contract::session::{SESSION_EVENTS_PATH, SessionEventKind, SessionEvents};
 
 use super::ApiContext;
 use super::error::ApiError;
@@ -17,6 +18,7 @@ use crate::domain::credentials;
 pub fn router(ctx: ApiContext) -> Router<ApiContext> {
     Router::new()
         .route(AUTHORIZE_PATH, post(authorize))
+        .route(SESSION_EVENTS_PATH, post(session_events))
         .layer(from_fn_with_state(ctx, require_node))
 }
 
@@ -46,4 +48,31 @@ async fn authorize(
     JsonBody(req): JsonBody<AuthorizeRequest>,
 ) -> Result<axum::Json<AuthorizeResponse>, ApiError> {
     Ok(axum::Json(crate::authorize::authorize(&ctx, &req).await?))
+}
+
+/// Applies session events in order, in one transaction; each is idempotent, so a retried batch is
+/// harmless. Answers 204 once they are stored.
+async fn session_events(
+    State(ctx): State<ApiContext>,
+    JsonBody(batch): JsonBody<SessionEvents>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    use crate::store::sessions_live as live;
+    let mut tx = ctx.db.begin().await?;
+    for e in &batch.events {
+        let (s, t, st) = (e.session_id, e.tenant_id, e.stream_id);
+        match &e.kind {
+            SessionEventKind::Connected => {
+                live::connected(&mut tx, s, t, st, &e.node_id, e.at).await?
+            }
+            SessionEventKind::HlsReady { hls_url } => {
+                live::hls_ready(&mut tx, s, t, st, hls_url, e.at).await?
+            }
+            SessionEventKind::Ended { reason } => {
+                live::ended(&mut tx, s, t, st, reason, e.at).await?
+            }
+        }
+        tracing::info!(session = %s, stream = %st, node = %e.node_id, event = ?e.kind, "session event");
+    }
+    tx.commit().await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -92,8 +92,18 @@ pub struct StreamView {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub last_live_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The live publish session, when there is one.
-    #[schema(value_type = Option<Object>)]
-    pub active_session: Option<serde_json::Value>,
+    pub active_session: Option<ActiveSession>,
+}
+
+/// The publish session a stream is live on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActiveSession {
+    pub id: Uuid,
+    /// The ingest node the publisher is connected to.
+    pub node_id: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// When the first HLS segment was ready.
+    pub hls_ready_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl StreamView {
@@ -140,7 +150,12 @@ impl StreamView {
             recording: row.recording,
             created_at: row.created_at,
             last_live_at: row.last_live_at,
-            active_session: None,
+            active_session: row.session_id.map(|id| ActiveSession {
+                id,
+                node_id: row.session_node_id.unwrap_or_default(),
+                started_at: row.session_started_at.unwrap_or(row.created_at),
+                hls_ready_at: row.session_hls_ready_at,
+            }),
         }
     }
 }

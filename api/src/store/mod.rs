@@ -8,6 +8,7 @@ pub mod instance;
 pub mod keys;
 pub mod publish;
 pub mod sessions;
+pub mod sessions_live;
 pub mod signing_keys;
 pub mod streams;
 pub mod tenants;

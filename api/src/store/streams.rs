@@ -28,6 +28,10 @@ pub struct StreamRow {
     pub last_live_at: Option<DateTime<Utc>>,
     /// The newest key that still works, for the stream-key hint.
     pub current_key_id: Option<String>,
+    pub session_id: Option<Uuid>,
+    pub session_node_id: Option<String>,
+    pub session_started_at: Option<DateTime<Utc>>,
+    pub session_hls_ready_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "s.id, s.tenant_id, s.name, s.enabled, s.live, s.auth_mode, s.limits,
@@ -35,7 +39,12 @@ const COLUMNS: &str = "s.id, s.tenant_id, s.name, s.enabled, s.live, s.auth_mode
     s.recording, s.playback_id, s.hls_url, s.created_at, s.last_live_at,
     (SELECT k.id FROM stream_keys k
       WHERE k.stream_id = s.id AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
-      ORDER BY k.created_at DESC, k.id DESC LIMIT 1) AS current_key_id";
+      ORDER BY k.created_at DESC, k.id DESC LIMIT 1) AS current_key_id,
+    ps.id AS session_id, ps.node_id AS session_node_id, ps.started_at AS session_started_at,
+    ps.hls_ready_at AS session_hls_ready_at";
+
+/// Streams with their active session, if any.
+const FROM: &str = "streams s LEFT JOIN publish_sessions ps ON ps.id = s.active_session_id";
 
 /// The filter of `GET /v1/streams?status=`.
 #[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::ToSchema, PartialEq, Eq)]
@@ -144,8 +153,8 @@ pub async fn get(
     lock: bool,
 ) -> sqlx::Result<Option<StreamRow>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM streams s WHERE s.tenant_id = $1 AND s.id = $2{}",
-        if lock { " FOR UPDATE" } else { "" }
+        "SELECT {COLUMNS} FROM {FROM} WHERE s.tenant_id = $1 AND s.id = $2{}",
+        if lock { " FOR UPDATE OF s" } else { "" }
     );
     sqlx::query_as(&sql)
         .bind(tenant_id)
@@ -169,7 +178,7 @@ pub async fn list(
         Some(StatusFilter::Disabled) => " AND NOT s.enabled",
     };
     let sql = format!(
-        "SELECT {COLUMNS} FROM streams s
+        "SELECT {COLUMNS} FROM {FROM}
          WHERE s.tenant_id = $1{status_sql}
            AND ($2::timestamptz IS NULL OR (s.created_at, s.id) < ($2, $3))
          ORDER BY s.created_at DESC, s.id DESC LIMIT $4"

@@ -2,4 +2,5 @@
 //! (`segmenter`), and the sink that turns a publish session's frames into segments on disk.
 
 pub mod segmenter;
+pub mod sink;
 pub mod ts;

@@ -65,6 +65,8 @@ const TS_OFFSET_90K: u64 = 90_000;
 
 pub struct Segmenter {
     settings: HlsSettings,
+    /// Segment names start with this, so a later session's segments never reuse a cached name.
+    prefix: String,
     muxer: Muxer,
     avc: Option<AvcConfig>,
     aac: Option<AacConfig>,
@@ -87,9 +89,10 @@ pub struct Segmenter {
 }
 
 impl Segmenter {
-    pub fn new(settings: HlsSettings) -> Segmenter {
+    pub fn new(settings: HlsSettings, prefix: &str) -> Segmenter {
         Segmenter {
             settings,
+            prefix: prefix.to_string(),
             muxer: Muxer::default(),
             avc: None,
             aac: None,
@@ -307,7 +310,7 @@ impl Segmenter {
             None => SystemTime::now(),
         };
         out.push(Output::Segment {
-            name: segment_name(seq),
+            name: segment_name(&self.prefix, seq),
             bytes: open.buf,
         });
         self.playlist.push_back(Entry {
@@ -320,7 +323,7 @@ impl Segmenter {
             if let Some(old) = self.playlist.pop_front() {
                 self.removed_discontinuities += u64::from(old.discontinuity);
                 if let Some(gone) = old.seq.checked_sub(self.settings.margin as u64) {
-                    out.push(Output::Remove(segment_name(gone)));
+                    out.push(Output::Remove(segment_name(&self.prefix, gone)));
                 }
             }
         }
@@ -368,7 +371,7 @@ impl Segmenter {
                 rfc3339_ms(e.program_date),
                 e.duration_ms / 1000,
                 e.duration_ms % 1000,
-                segment_name(e.seq)
+                segment_name(&self.prefix, e.seq)
             );
         }
         if self.ended {
@@ -378,8 +381,8 @@ impl Segmenter {
     }
 }
 
-pub fn segment_name(seq: u64) -> String {
-    format!("seg-{seq}.ts")
+pub fn segment_name(prefix: &str, seq: u64) -> String {
+    format!("seg-{prefix}-{seq}.ts")
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.

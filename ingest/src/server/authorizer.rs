@@ -45,6 +45,11 @@ impl ApiClient {
         })
     }
 
+    /// The HTTP client (a keep-alive pool to the API), shared with the session reporter.
+    pub fn http(&self) -> reqwest::Client {
+        self.http.clone()
+    }
+
     /// Asks the API; never fails: an unreachable or confused API refuses the publish.
     pub async fn authorize(&self, req: PublishRequest<'_>) -> AuthorizeResponse {
         let body = AuthorizeRequest {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use inlet_contract::publish::{AuthorizeResponse, ReasonCode};
+use inlet_contract::session::SessionEventKind;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -50,6 +51,8 @@ struct Conn<S> {
     app: String,
     query: Option<String>,
     sink: Option<Box<dyn MediaSink>>,
+    /// The accepted publish, for session reports.
+    allow: Option<inlet_contract::publish::Allow>,
     live: bool,
     /// When the publisher ended its publish; the connection lingers briefly for its last commands.
     unpublished: Option<Instant>,
@@ -84,6 +87,7 @@ pub async fn serve<S>(
         app: String::new(),
         query: None,
         sink: None,
+        allow: None,
         live: false,
         unpublished: None,
     };
@@ -134,6 +138,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
         if let Some(mut sink) = self.sink.take() {
             sink.end(reason);
+        }
+        if let Some(allow) = self.allow.take() {
+            self.shared.reporter.report(
+                &allow,
+                SessionEventKind::Ended {
+                    reason: reason.to_string(),
+                },
+            );
         }
     }
 
@@ -284,7 +296,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 self.live = true;
                 tracing::info!(client = %self.peer, tls = self.tls, stream = %allow.stream_id, session = %allow.session_id,
                     key_id = ?allow.key_id, "publish accepted");
-                self.sink = Some(self.shared.sinks.open(&allow));
+                self.shared
+                    .reporter
+                    .report(&allow, SessionEventKind::Connected);
+                self.sink = Some(self.shared.sinks.open(&allow, &self.shared.reporter));
+                self.allow = Some(allow);
                 None
             }
             AuthorizeResponse::Deny(deny) => {

@@ -6,6 +6,7 @@ pub mod authorizer;
 pub mod connection;
 pub mod http;
 pub mod metrics;
+pub mod reporter;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -19,24 +20,110 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::IngestConfig;
+use crate::hls;
+use crate::hls::segmenter::HlsSettings;
+use crate::hls::sink::HlsSink;
 use crate::media::{CountingSink, MediaSink};
 use crate::rtmp::SessionLimits;
 use crate::rtmp::chunk::ChunkLimits;
 use authorizer::ApiClient;
+use inlet_contract::session::SessionEventKind;
 use metrics::IngestMetrics;
+use reporter::Reporter;
 
 /// Opens the sink of an accepted publish (the HLS packager; a counter in tests and benchmarks).
 pub trait SinkFactory: Send + Sync {
-    fn open(&self, allow: &Allow) -> Box<dyn MediaSink>;
+    fn open(&self, allow: &Allow, reporter: &Reporter) -> Box<dyn MediaSink>;
 }
 
-/// Discards frames; the default until the HLS packager exists.
+/// Discards frames (benchmarks of the RTMP path alone).
 pub struct DiscardSinks;
 
 impl SinkFactory for DiscardSinks {
-    fn open(&self, _allow: &Allow) -> Box<dyn MediaSink> {
+    fn open(&self, _allow: &Allow, _reporter: &Reporter) -> Box<dyn MediaSink> {
         Box::new(CountingSink::default())
     }
+}
+
+/// Packages every session as HLS under `<hls dir>/<playback id>/`, reports `hls_ready` with the
+/// playback URL, and removes the directory `hls_dispose` after the session ends.
+pub struct HlsSinks {
+    dir: std::path::PathBuf,
+    public_url: String,
+    settings: HlsSettings,
+    dispose: Duration,
+}
+
+impl HlsSinks {
+    pub fn new(config: &IngestConfig) -> HlsSinks {
+        HlsSinks {
+            dir: config.hls_dir(),
+            public_url: config.hls_public_url.trim_end_matches('/').to_string(),
+            settings: HlsSettings {
+                fragment: Duration::from_millis(config.hls_fragment_ms.max(100)),
+                window: config.hls_window.max(1),
+                ..HlsSettings::default()
+            },
+            dispose: Duration::from_secs(config.hls_dispose_secs),
+        }
+    }
+}
+
+impl SinkFactory for HlsSinks {
+    fn open(&self, allow: &Allow, reporter: &Reporter) -> Box<dyn MediaSink> {
+        let dir = self.dir.join(&allow.playback_id);
+        let url = format!(
+            "{}/hls/{}/{}",
+            self.public_url,
+            allow.playback_id,
+            hls::sink::PLAYLIST
+        );
+        let (ready_reporter, ready_allow) = (reporter.clone(), allow.clone());
+        let on_ready = Box::new(move || {
+            ready_reporter.report(&ready_allow, SessionEventKind::HlsReady { hls_url: url });
+        });
+        let (dispose, dispose_dir) = (self.dispose, dir.clone());
+        let on_end = Box::new(move |_reason: &str| schedule_dispose(dispose_dir, dispose));
+        // The session id's random tail names this session's segments.
+        let simple = allow.session_id.simple().to_string();
+        let prefix = &simple[simple.len() - 8..];
+        match HlsSink::new(dir, self.settings, prefix, on_ready, on_end) {
+            Ok(sink) => Box::new(sink),
+            Err(e) => {
+                tracing::error!(error = %e, playback_id = %allow.playback_id, "cannot create the HLS directory; frames are discarded");
+                Box::new(CountingSink::default())
+            }
+        }
+    }
+}
+
+/// The sinks the configuration asks for: HLS packaging, or discarding.
+pub fn sinks_for(config: &IngestConfig) -> Arc<dyn SinkFactory> {
+    if config.hls_enabled {
+        Arc::new(HlsSinks::new(config))
+    } else {
+        Arc::new(DiscardSinks)
+    }
+}
+
+/// Removes a finished stream's HLS directory after `after`, unless a newer session wrote to it since.
+fn schedule_dispose(dir: std::path::PathBuf, after: Duration) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    handle.spawn(async move {
+        tokio::time::sleep(after).await;
+        let playlist = dir.join(hls::sink::PLAYLIST);
+        let recent = std::fs::metadata(&playlist)
+            .and_then(|m| m.modified())
+            .map(|t| t.elapsed().unwrap_or_default() < after)
+            .unwrap_or(false);
+        if !recent && let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not remove a finished HLS directory");
+            }
+        }
+    });
 }
 
 /// What every connection task shares.
@@ -44,6 +131,7 @@ pub struct Shared {
     pub config: IngestConfig,
     pub session_limits: SessionLimits,
     pub api: ApiClient,
+    pub reporter: Reporter,
     pub sinks: Arc<dyn SinkFactory>,
     pub metrics: Arc<IngestMetrics>,
     counts: Mutex<Counts>,
@@ -119,6 +207,7 @@ impl Ingest {
             node_id,
             Duration::from_millis(config.authorize_timeout_ms),
         )?;
+        let reporter = Reporter::start(&config.api_url, node_secret, node_id, api.http());
         let rtmp = TcpListener::bind(config.rtmp_listen).await?;
         let rtmps = if with_tls {
             let (cert, key) = tls::cert_files(
@@ -148,6 +237,7 @@ impl Ingest {
             config,
             session_limits,
             api,
+            reporter,
             sinks,
             metrics: Arc::new(IngestMetrics::default()),
             counts: Mutex::new(Counts::default()),

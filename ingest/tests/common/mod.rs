@@ -12,7 +12,8 @@ use std::time::Duration;
 use inlet_contract::publish::Allow;
 use inlet_ingest::IngestConfig;
 use inlet_ingest::media::{CountingSink, MediaFrame, MediaSink};
-use inlet_ingest::server::{Ingest, SinkFactory};
+use inlet_ingest::server::reporter::Reporter;
+use inlet_ingest::server::{HlsSinks, Ingest, SinkFactory};
 use inlet_testsupport::TestDb;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -38,7 +39,7 @@ impl MediaSink for Recording {
 }
 
 impl SinkFactory for RecordingSinks {
-    fn open(&self, _allow: &Allow) -> Box<dyn MediaSink> {
+    fn open(&self, _allow: &Allow, _reporter: &Reporter) -> Box<dyn MediaSink> {
         let s = Arc::new(Mutex::new(CountingSink::default()));
         self.sessions.lock().expect("sessions").push(s.clone());
         Box::new(Recording(s))
@@ -68,6 +69,8 @@ pub struct Stack {
     pub http: reqwest::Client,
     stop: watch::Sender<bool>,
     pub tls_dir: tempdir::Dir,
+    /// HLS directory and origin base URL (`http://host:port`), for stacks started with HLS.
+    pub hls: Option<(tempdir::Dir, String)>,
 }
 
 /// A temporary directory removed on drop.
@@ -111,6 +114,15 @@ impl Stack {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut IngestConfig)) -> Stack {
+        Self::start_inner(configure, false).await
+    }
+
+    /// A stack whose ingest packages HLS into a temporary directory and serves it over HTTP.
+    pub async fn start_hls(configure: impl FnOnce(&mut IngestConfig)) -> Stack {
+        Self::start_inner(configure, true).await
+    }
+
+    async fn start_inner(configure: impl FnOnce(&mut IngestConfig), with_hls: bool) -> Stack {
         let tdb = TestDb::new().await;
         let db = inlet_api::connect(&tdb.url, 10, Duration::from_secs(10))
             .await
@@ -145,14 +157,46 @@ impl Stack {
         config.rtmps_listen = "127.0.0.1:0".parse().expect("addr");
         config.api_url = api.clone();
         config.tls_dev_dir = tls_dir.0.clone();
+        let hls_dir = with_hls.then(|| tempdir::Dir::new("hls"));
+        let hls_listener = match with_hls {
+            true => Some(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind hls"),
+            ),
+            false => None,
+        };
+        if let (Some(dir), Some(l)) = (&hls_dir, &hls_listener) {
+            config.hls_dir = Some(dir.0.clone());
+            config.hls_public_url = format!("http://{}", l.local_addr().expect("addr"));
+        }
         configure(&mut config);
         let sinks = Arc::new(RecordingSinks::default());
-        let ingest = Ingest::bind(config, "test-node", NODE_SECRET, sinks.clone(), true)
+        let factory: Arc<dyn SinkFactory> = if with_hls {
+            Arc::new(HlsSinks::new(&config))
+        } else {
+            sinks.clone()
+        };
+        let hls_public = config.hls_public_url.clone();
+        let ingest = Ingest::bind(config, "test-node", NODE_SECRET, factory, true)
             .await
             .expect("bind ingest");
         let rtmp = ingest.rtmp_addr().expect("rtmp addr");
         let rtmps = ingest.rtmps_addr().expect("rtmps addr");
         let metrics = ingest.shared.metrics.clone();
+        let hls = match (hls_dir, hls_listener) {
+            (Some(dir), Some(l)) => {
+                let serve = inlet_ingest::server::http::serve(
+                    l,
+                    metrics.clone(),
+                    dir.0.clone(),
+                    stopped(rx.clone()),
+                );
+                tokio::spawn(serve);
+                Some((dir, hls_public))
+            }
+            _ => None,
+        };
         tokio::spawn(ingest.run(rx));
         Stack {
             api,
@@ -165,6 +209,7 @@ impl Stack {
             http: reqwest::Client::new(),
             stop,
             tls_dir,
+            hls,
         }
     }
 

@@ -62,7 +62,7 @@ fn durations(playlist: &str) -> Vec<f64> {
 
 #[test]
 fn cuts_at_keyframes_after_the_target_and_slides_the_window() {
-    let mut s = Segmenter::new(HlsSettings::default());
+    let mut s = Segmenter::new(HlsSettings::default(), "t");
     let mut out = Vec::new();
     let now = SystemTime::now();
     s.push(&avc_config(), now, &mut out);
@@ -103,7 +103,7 @@ fn cuts_at_keyframes_after_the_target_and_slides_the_window() {
             }
         })
         .collect();
-    assert_eq!(removed, vec!["seg-0.ts", "seg-1.ts", "seg-2.ts"]);
+    assert_eq!(removed, vec!["seg-t-0.ts", "seg-t-1.ts", "seg-t-2.ts"]);
     // Every segment starts with PAT and PMT.
     for o in &out {
         if let Output::Segment { bytes, .. } = o {
@@ -115,7 +115,7 @@ fn cuts_at_keyframes_after_the_target_and_slides_the_window() {
 
 #[test]
 fn timestamp_jumps_and_reconnects_mark_discontinuities() {
-    let mut s = Segmenter::new(HlsSettings::default());
+    let mut s = Segmenter::new(HlsSettings::default(), "t");
     let mut out = Vec::new();
     let now = SystemTime::now();
     s.push(&avc_config(), now, &mut out);
@@ -141,7 +141,7 @@ fn timestamp_jumps_and_reconnects_mark_discontinuities() {
 
 #[test]
 fn audio_only_streams_are_cut_by_time() {
-    let mut s = Segmenter::new(HlsSettings::default());
+    let mut s = Segmenter::new(HlsSettings::default(), "t");
     let mut out = Vec::new();
     let now = SystemTime::now();
     s.push(&aac_config(), now, &mut out);
@@ -169,7 +169,7 @@ fn segment_durations_sum_to_the_input_span() {
             window: 1000,
             margin: 0,
         };
-        let mut s = Segmenter::new(settings);
+        let mut s = Segmenter::new(settings, "t");
         let mut out = Vec::new();
         let now = SystemTime::now();
         s.push(&avc_config(), now, &mut out);

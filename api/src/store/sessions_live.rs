@@ -1,0 +1,107 @@
+//! Publish sessions reported by ingest nodes, and the stream's live state that follows from them.
+//! Every write is idempotent: the ingest retries until delivered.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub async fn connected(
+    conn: &mut PgConnection,
+    session: Uuid,
+    tenant: Uuid,
+    stream: Uuid,
+    node: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO publish_sessions (id, tenant_id, stream_id, node_id, started_at)
+         SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM streams WHERE id = $3 AND tenant_id = $2)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(session)
+    .bind(tenant)
+    .bind(stream)
+    .bind(node)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    // A session that already ended (a late retry) does not make the stream live again.
+    sqlx::query(
+        "UPDATE streams SET live = true, active_session_id = $1, last_live_at = $4, hls_url = NULL
+         WHERE id = $2 AND tenant_id = $3
+           AND EXISTS (SELECT 1 FROM publish_sessions WHERE id = $1 AND ended_at IS NULL)",
+    )
+    .bind(session)
+    .bind(stream)
+    .bind(tenant)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn hls_ready(
+    conn: &mut PgConnection,
+    session: Uuid,
+    tenant: Uuid,
+    stream: Uuid,
+    url: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE publish_sessions SET hls_ready_at = COALESCE(hls_ready_at, $3), hls_url = $4
+         WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(session)
+    .bind(tenant)
+    .bind(at)
+    .bind(url)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE streams SET hls_url = $3 WHERE id = $1 AND tenant_id = $2 AND active_session_id = $4")
+        .bind(stream)
+        .bind(tenant)
+        .bind(url)
+        .bind(session)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn ended(
+    conn: &mut PgConnection,
+    session: Uuid,
+    tenant: Uuid,
+    stream: Uuid,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE publish_sessions SET ended_at = COALESCE(ended_at, $3), end_reason = COALESCE(end_reason, $4)
+         WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(session)
+    .bind(tenant)
+    .bind(at)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE streams SET live = false, hls_url = NULL, active_session_id = NULL
+         WHERE id = $1 AND tenant_id = $2 AND active_session_id = $3",
+    )
+    .bind(stream)
+    .bind(tenant)
+    .bind(session)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActiveSession {
+    pub id: Uuid,
+    pub node_id: String,
+    pub started_at: DateTime<Utc>,
+    pub hls_ready_at: Option<DateTime<Utc>>,
+}
