@@ -182,6 +182,10 @@ impl Segmenter {
     }
 
     fn video(&mut self, f: &MediaFrame, ms: u64, now: SystemTime, out: &mut Vec<Output>) {
+        // AVC packet type 1 is coded NAL units; 2 (end of sequence) carries no picture.
+        if f.data.get(1) != Some(&1) {
+            return;
+        }
         if self.avc.is_none() || f.data.len() < 5 {
             self.dropped += 1;
             return;
@@ -215,7 +219,8 @@ impl Segmenter {
             .avc
             .as_ref()
             .is_some_and(|avc| avc.to_annexb(&f.data[5..], keyframe, &mut self.scratch));
-        if !converted {
+        // Nothing but our access unit delimiter: no picture to package.
+        if !converted || self.scratch.len() <= 6 {
             self.dropped += 1;
             return;
         }
