@@ -11,12 +11,17 @@ use crate::media::{MediaFrame, MediaSink};
 
 pub const PLAYLIST: &str = "index.m3u8";
 
+/// Runs once when the first playlist is on disk.
+pub type OnReady = Box<dyn FnOnce() + Send>;
+/// Runs once when the session ends, with the reason.
+pub type OnEnd = Box<dyn FnOnce(&str) + Send>;
+
 pub struct HlsSink {
     segmenter: Segmenter,
     dir: PathBuf,
     out: Vec<Output>,
-    on_ready: Option<Box<dyn FnOnce() + Send>>,
-    on_end: Option<Box<dyn FnOnce(&str) + Send>>,
+    on_ready: Option<OnReady>,
+    on_end: Option<OnEnd>,
     failed: bool,
 }
 
@@ -36,8 +41,8 @@ impl HlsSink {
         dir: PathBuf,
         settings: HlsSettings,
         prefix: &str,
-        on_ready: Box<dyn FnOnce() + Send>,
-        on_end: Box<dyn FnOnce(&str) + Send>,
+        on_ready: OnReady,
+        on_end: OnEnd,
     ) -> std::io::Result<HlsSink> {
         std::fs::create_dir_all(&dir)?;
         // A previous session's playlist would show viewers stale segments until ours replaces it.

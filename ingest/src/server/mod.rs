@@ -118,10 +118,14 @@ fn schedule_dispose(dir: std::path::PathBuf, after: Duration) {
             .and_then(|m| m.modified())
             .map(|t| t.elapsed().unwrap_or_default() < after)
             .unwrap_or(false);
-        if !recent && let Err(e) = std::fs::remove_dir_all(&dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
+        if recent {
+            return;
+        }
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 tracing::warn!(dir = %dir.display(), error = %e, "could not remove a finished HLS directory");
             }
+            _ => {}
         }
     });
 }
