@@ -73,6 +73,27 @@ async fn rtmps_certificate_is_reloaded_when_the_files_change() {
         "reloaded certificate served: {cn}"
     );
 
+    // A certificate whose key does not match is refused; the working one stays in place.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "mismatched.inlet.test");
+    let cert_key = rcgen::KeyPair::generate().expect("key");
+    let other_key = rcgen::KeyPair::generate().expect("key");
+    std::fs::write(dir.0.join("key.pem"), other_key.serialize_pem()).expect("write");
+    std::fs::write(
+        dir.0.join("cert.pem"),
+        params.self_signed(&cert_key).expect("cert").pem(),
+    )
+    .expect("write");
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert!(
+        served_cn(stack.rtmps, "ingest.example.com")
+            .await
+            .contains("second.inlet.test")
+    );
+
     // A publish over RTMPS works with the reloaded certificate.
     let (_, _, stream_key) = stack.stream().await;
     let out = ffmpeg_publish(&stack.rtmps_url("live", &stream_key), 2).await;

@@ -55,7 +55,16 @@ fn load(
         rustls_pemfile::private_key(&mut std::io::BufReader::new(std::fs::File::open(key_path)?))?
             .ok_or_else(|| anyhow::anyhow!("{} holds no private key", key_path.display()))?;
     let signing = provider.key_provider.load_private_key(key)?;
-    Ok(Arc::new(CertifiedKey::new(certs, signing)))
+    let ck = CertifiedKey::new(certs, signing);
+    // A key that does not belong to the certificate would make every handshake fail later.
+    ck.keys_match().map_err(|e| {
+        anyhow::anyhow!(
+            "{} and {} do not belong together: {e}",
+            cert_path.display(),
+            key_path.display()
+        )
+    })?;
+    Ok(Arc::new(ck))
 }
 
 fn modified(p: &Path) -> Option<SystemTime> {
