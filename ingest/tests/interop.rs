@@ -366,20 +366,29 @@ async fn ffmpeg_sees_invalid_key_and_unknown_app_and_attempts_are_recorded() {
         &["Server error: Your encoder connected to /livee; the server path is /live. In OBS, the Server field must end in /live."],
     )
     .await;
-    // The app left out (`rtmp://host/KEY`): ffmpeg takes the key for the app and publishes an empty
-    // name, so the API cannot tell the stream; the refusal still names the expected app.
+    // The key typed into the Server field (`rtmp://host/KEY`): ffmpeg takes the key for the app and
+    // publishes an empty name; the refusal says where the key belongs, without echoing it.
     let err = ffmpeg_refused(
         &stack,
-        "no app",
+        "key in the Server field",
         &format!("rtmp://{}/{}", stack.rtmp, owner.key),
-        &["Server error: Your encoder connected to /"],
+        &["Server error: Your encoder's Server field ends with the stream key. Set Server to the URL ending in /live and put the key in the Stream Key field."],
     )
     .await;
-    assert!(err.contains("the server path is /live"), "{err}");
+    let secret = owner.key.rsplit('_').next().expect("secret");
+    assert!(
+        !err.lines()
+            .any(|l| l.contains("Server error") && l.contains(secret)),
+        "{err}"
+    );
     let codes = owner.attempt_codes().await;
     assert!(
-        codes.starts_with(&["unknown_app".to_string(), "invalid_key".to_string()]),
-        "{codes:?}"
+        codes.starts_with(&[
+            "unknown_app".to_string(),
+            "unknown_app".to_string(),
+            "invalid_key".to_string()
+        ]),
+        "recorded on the stream: {codes:?}"
     );
 }
 

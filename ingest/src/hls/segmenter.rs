@@ -83,6 +83,9 @@ pub struct Segmenter {
     /// Wall clock of timestamp 0 of the current timeline.
     anchor: Option<(SystemTime, u64)>,
     ended: bool,
+    /// `EXT-X-TARGETDURATION`: fixed for the session (RFC 8216 §6.2.1), raised only if a segment's
+    /// rounded duration would exceed it (a GOP longer than the fragment).
+    target_secs: u64,
     scratch: Vec<u8>,
     /// Frames dropped because they could not be packaged (unsupported codec, malformed).
     pub dropped: u64,
@@ -107,6 +110,7 @@ impl Segmenter {
             last_delta_ms: 33,
             anchor: None,
             ended: false,
+            target_secs: settings.fragment.as_millis().div_ceil(1000).max(1) as u64,
             scratch: Vec::with_capacity(256 * 1024),
             dropped: 0,
         }
@@ -314,6 +318,8 @@ impl Segmenter {
             Some((wall, _)) => wall,
             None => SystemTime::now(),
         };
+        // EXTINF rounded to the nearest second must not exceed the target.
+        self.target_secs = self.target_secs.max((duration_ms + 500) / 1000);
         out.push(Output::Segment {
             name: segment_name(&self.prefix, seq),
             bytes: open.buf,
@@ -346,13 +352,7 @@ impl Segmenter {
 
     fn render(&self) -> String {
         use std::fmt::Write;
-        let target = self
-            .playlist
-            .iter()
-            .map(|e| e.duration_ms.div_ceil(1000))
-            .max()
-            .unwrap_or(0)
-            .max(self.settings.fragment.as_secs().max(1));
+        let target = self.target_secs;
         let mut s = String::with_capacity(1024);
         let _ = write!(
             s,

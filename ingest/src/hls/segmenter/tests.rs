@@ -85,6 +85,12 @@ fn cuts_at_keyframes_after_the_target_and_slides_the_window() {
         last.contains("#EXT-X-TARGETDURATION:3\n"),
         "ceil of 2.5 s: {last}"
     );
+    // The target never changes once set, whatever the window holds.
+    let targets: std::collections::BTreeSet<&str> = playlists(&out)
+        .iter()
+        .filter_map(|p| p.lines().find(|l| l.starts_with("#EXT-X-TARGETDURATION")))
+        .collect();
+    assert_eq!(targets.len(), 1, "{targets:?}");
     assert!(
         last.contains("#EXT-X-MEDIA-SEQUENCE:6\n"),
         "window of 6: {last}"
