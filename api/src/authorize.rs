@@ -20,6 +20,7 @@ use crate::http::ApiContext;
 use crate::http::error::ApiError;
 use crate::store;
 use crate::store::publish::{Attempt, StreamAuth};
+use crate::store::sessions_live as live;
 
 /// Per-address failure counting.
 pub struct FailureGuard {
@@ -364,19 +365,77 @@ async fn decide(
             ),
         )));
     }
-    // Spend a single-use token last, so a refusal for another reason does not burn it.
+    // One transaction: the live claim (one publisher per stream, the tenant's quota, takeover by the
+    // same credentials) and the single-use spend, last, so a refusal for another reason burns nothing.
+    let mut tx = ctx.db.begin().await?;
+    let state = live::claim_state(&mut tx, stream.tenant_id, stream.id).await?;
+    let mut taken_over = None;
+    if let Some(active) = state.active_session_id {
+        let same_credentials = match (&known.key_id, &state.active_key_id) {
+            (Some(a), Some(b)) => a == b,
+            // Token-only streams: a valid token for this stream is the same credential.
+            (None, None) => !need_key,
+            _ => false,
+        };
+        if !(state.takeover && same_credentials) {
+            return Ok(Err(refuse(
+                ReasonCode::AlreadyLive,
+                "Another publisher is live on this stream. Stop it first, or publish with the same stream key to take over.",
+            )));
+        }
+        taken_over = Some(active);
+    } else if state.live_in_tenant >= i64::from(state.max_concurrent_live) {
+        return Ok(Err(refuse(
+            ReasonCode::TenantQuota,
+            format!(
+                "Your organization already has {} live streams, its limit; end one before starting another.",
+                state.live_in_tenant
+            ),
+        )));
+    }
     if let Some((jti, exp)) = single_use
-        && !store::publish::spend_jti(&ctx.db, stream.tenant_id, &jti, exp).await?
+        && !store::publish::spend_jti(&mut tx, stream.tenant_id, &jti, exp).await?
     {
         return Ok(Err(refuse(
             ReasonCode::TokenReplayed,
             "This single-use publish token was already used; mint a new one.",
         )));
     }
+    let session_id = Uuid::now_v7();
+    live::claim(
+        &mut tx,
+        session_id,
+        stream.tenant_id,
+        stream.id,
+        &req.node_id,
+        known.key_id.as_deref(),
+    )
+    .await?;
+    if let Some(old) = taken_over {
+        store::keys::request_session_disconnect(
+            &mut tx,
+            stream.tenant_id,
+            stream.id,
+            old,
+            "takeover",
+        )
+        .await?;
+        live::ended(
+            &mut tx,
+            old,
+            stream.tenant_id,
+            stream.id,
+            "takeover",
+            Utc::now(),
+        )
+        .await?;
+        tracing::info!(stream = %stream.id, old_session = %old, new_session = %session_id, "takeover by the same credentials");
+    }
+    tx.commit().await?;
     Ok(Ok(Allow {
         stream_id: stream.id,
         tenant_id: stream.tenant_id,
-        session_id: Uuid::now_v7(),
+        session_id,
         playback_id: stream.playback_id.clone(),
         key_id: known.key_id.clone(),
         limits: stream.limits.0.clone(),

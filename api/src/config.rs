@@ -97,6 +97,9 @@ pub struct ApiConfig {
     /// Longest publish-token lifetime that can be minted, seconds.
     #[arg(long, env = "INLET_PUBLISH_TOKEN_MAX_TTL_SECS", default_value_t = 7 * 86_400)]
     pub publish_token_max_ttl_secs: i64,
+    /// A node not heard from for this long has its sessions ended (`node_lost`), seconds.
+    #[arg(long, env = "INLET_NODE_LOST_SECS", default_value_t = 15)]
+    pub node_lost_secs: u64,
     /// Node secret shared with ingest nodes (from INLET_NODE_SECRET; see the common settings).
     #[arg(skip)]
     pub node_secret: Option<String>,

@@ -56,7 +56,8 @@ pub async fn serve(
     config: ApiConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = http::app(db, config);
+    let (app, ctx) = http::app_with_context(db, config);
+    let sweeper = tokio::spawn(http::internal::sweep_lost_nodes(ctx));
     tracing::info!(addr = %listener.local_addr()?, "inlet-api listening");
     axum::serve(
         listener,
@@ -64,6 +65,7 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await?;
+    sweeper.abort();
     Ok(())
 }
 

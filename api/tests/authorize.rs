@@ -773,17 +773,14 @@ async fn audit_log_records_rotations_revocations_and_mints() {
             "stream.created"
         ]
     );
-    // Rotation with disconnect_active names the older keys for the ingest to cut.
-    let first_key_id = f.key.split('_').nth(1).expect("id");
+    // Rotation with disconnect_active asks to cut whatever is live on the stream now (necessarily
+    // on an older key).
     let intents: Vec<(Option<String>, String)> =
         sqlx::query_as("SELECT key_id, reason FROM disconnect_requests ORDER BY created_at")
             .fetch_all(&app.db)
             .await
             .expect("intents");
-    assert_eq!(
-        intents[0],
-        (Some(first_key_id.to_string()), "key_rotated".to_string())
-    );
+    assert_eq!(intents[0], (None, "key_rotated".to_string()));
     let rotated = &log["data"][5];
     assert_eq!(rotated["actor"], format!("token:{}", f.t.token_id));
     assert_eq!(rotated["details"]["grace_seconds"], 60);
@@ -928,4 +925,81 @@ async fn a_key_in_the_server_field_is_named_on_its_stream_and_never_stored() {
     );
     let attempts = f.attempts().await;
     assert!(attempts[0]["app"].as_str().expect("app").chars().count() <= 65);
+}
+
+#[tokio::test]
+async fn one_live_session_per_stream_quota_heartbeat_and_lost_nodes() {
+    let f = fixture_with(|c| c.node_lost_secs = 2).await;
+    let app = &f.app;
+    let live = app.authorize_live(&f.key, IP).await;
+    assert_eq!(code(&live), "allow");
+
+    // Another valid key while live: already_live. The same key: takeover.
+    let (_, rotated) = app
+        .call(
+            Method::POST,
+            &format!("/v1/streams/{}/keys", f.stream),
+            &f.t.token,
+            Some(json!({"grace_seconds": 600})),
+        )
+        .await;
+    let other = rotated["stream_key"].as_str().expect("key").to_string();
+    assert_eq!(code(&app.authorize_live(&other, IP).await), "already_live");
+    let taken = app.authorize_live(&f.key, IP).await;
+    assert_eq!(code(&taken), "allow");
+
+    // The heartbeat of the node tells it to cut the old session, not the new one.
+    let beat = |sessions: Value| {
+        app.req(Method::POST, "/internal/v1/nodes/heartbeat")
+            .bearer_auth(common::NODE_SECRET)
+            .json(&json!({"node_id": "test-node", "version": "t", "sessions": sessions}))
+            .send()
+    };
+    let entry = |v: &Value, key: &str| {
+        json!({"session_id": v["session_id"], "stream_id": v["stream_id"], "tenant_id": v["tenant_id"],
+               "key_id": key.split('_').nth(1)})
+    };
+    let answer: Value = beat(json!([entry(&live, &f.key), entry(&taken, &f.key)]))
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let cut = answer["disconnect"].as_array().expect("list");
+    assert_eq!(cut.len(), 1, "{answer}");
+    assert_eq!(cut[0]["session_id"], live["session_id"]);
+    assert_eq!(cut[0]["reason"], "takeover");
+
+    // Tenant quota of one live stream: a second stream is refused while the first is live.
+    sqlx::query("UPDATE tenants SET max_concurrent_live = 1")
+        .execute(&app.db)
+        .await
+        .expect("quota");
+    let (_, key2) = app.create_stream(&f.t.token, "second").await;
+    let v = app.authorize_live(&key2, IP).await;
+    assert_eq!(code(&v), "tenant_quota");
+
+    // The node goes quiet: its sessions end as node_lost and the stream is idle again.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    let (_, s) = app
+        .call(
+            Method::GET,
+            &format!("/v1/streams/{}", f.stream),
+            &f.t.token,
+            None,
+        )
+        .await;
+    assert_eq!(s["status"], "idle", "{s}");
+    let reason: Option<String> =
+        sqlx::query_scalar("SELECT end_reason FROM publish_sessions WHERE id = $1")
+            .bind(uuid::Uuid::parse_str(taken["session_id"].as_str().expect("id")).expect("uuid"))
+            .fetch_one(&app.db)
+            .await
+            .expect("row");
+    assert_eq!(reason.as_deref(), Some("node_lost"));
+    assert_eq!(
+        code(&app.authorize_live(&key2, IP).await),
+        "allow",
+        "the quota is free again"
+    );
 }

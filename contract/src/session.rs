@@ -36,3 +36,38 @@ pub struct SessionEvent {
 pub struct SessionEvents {
     pub events: Vec<SessionEvent>,
 }
+
+/// Path of the node heartbeat, under the API's base URL.
+pub const HEARTBEAT_PATH: &str = "/internal/v1/nodes/heartbeat";
+
+/// A session live on the node, as the heartbeat lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LiveSession {
+    pub session_id: Uuid,
+    pub stream_id: Uuid,
+    pub tenant_id: Uuid,
+    pub key_id: Option<String>,
+}
+
+/// `POST /internal/v1/nodes/heartbeat`: the node is alive and these sessions are live on it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    pub node_id: String,
+    pub version: String,
+    pub sessions: Vec<LiveSession>,
+}
+
+/// A session the node must cut, with the reason for the encoder.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Disconnect {
+    pub session_id: Uuid,
+    /// `key_revoked`, `key_rotated`, `stream_disabled`, `stream_deleted`, `takeover`, `tenant_suspended`.
+    pub reason: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct HeartbeatAnswer {
+    pub disconnect: Vec<Disconnect>,
+}

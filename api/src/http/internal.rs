@@ -8,7 +8,10 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use inlet_contract::publish::{AUTHORIZE_PATH, AuthorizeRequest, AuthorizeResponse};
-use inlet_contract::session::{SESSION_EVENTS_PATH, SessionEventKind, SessionEvents};
+use inlet_contract::session::{
+    Disconnect, HEARTBEAT_PATH, Heartbeat, HeartbeatAnswer, SESSION_EVENTS_PATH, SessionEventKind,
+    SessionEvents,
+};
 
 use super::ApiContext;
 use super::error::ApiError;
@@ -19,6 +22,7 @@ pub fn router(ctx: ApiContext) -> Router<ApiContext> {
     Router::new()
         .route(AUTHORIZE_PATH, post(authorize))
         .route(SESSION_EVENTS_PATH, post(session_events))
+        .route(HEARTBEAT_PATH, post(heartbeat))
         .layer(from_fn_with_state(ctx, require_node))
 }
 
@@ -75,4 +79,83 @@ async fn session_events(
     }
     tx.commit().await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// What the encoder is told when its session is cut, by reason.
+fn cut_description(reason: &str) -> &'static str {
+    match reason {
+        "key_revoked" => "This stream key was revoked; copy the current key from the dashboard.",
+        "key_rotated" => {
+            "This stream key was rotated and the live publisher disconnected; use the new key."
+        }
+        "stream_disabled" => "This stream was disabled.",
+        "stream_deleted" => "This stream was deleted.",
+        "takeover" => "Another connection with the same credentials took over this stream.",
+        "tenant_suspended" => "This account is suspended; contact support.",
+        _ => "The control plane ended this session.",
+    }
+}
+
+/// A node's heartbeat: records it alive, ends its sessions it no longer reports, and answers which
+/// of its live sessions to cut.
+async fn heartbeat(
+    State(ctx): State<ApiContext>,
+    JsonBody(hb): JsonBody<Heartbeat>,
+) -> Result<axum::Json<HeartbeatAnswer>, ApiError> {
+    use crate::store::{nodes, sessions_live};
+    let mut tx = ctx.db.begin().await?;
+    nodes::seen(&mut tx, &hb.node_id, &hb.version).await?;
+    let reported: Vec<uuid::Uuid> = hb.sessions.iter().map(|s| s.session_id).collect();
+    for (session, tenant, stream) in nodes::unreported(&mut tx, &hb.node_id, &reported).await? {
+        sessions_live::ended(
+            &mut tx,
+            session,
+            tenant,
+            stream,
+            "node_restarted",
+            chrono::Utc::now(),
+        )
+        .await?;
+    }
+    let cut = nodes::disconnects(&mut tx, &hb.sessions).await?;
+    tx.commit().await?;
+    let disconnect = cut
+        .into_iter()
+        .map(|(session_id, reason)| Disconnect {
+            session_id,
+            description: cut_description(&reason).into(),
+            reason,
+        })
+        .collect();
+    Ok(axum::Json(HeartbeatAnswer { disconnect }))
+}
+
+/// Ends the sessions of nodes that stopped heartbeating (`node_lost`), every few seconds, until the
+/// process ends.
+pub async fn sweep_lost_nodes(ctx: ApiContext) {
+    use crate::store::{nodes, sessions_live};
+    let every = std::time::Duration::from_secs(ctx.config.node_lost_secs.clamp(1, 5));
+    loop {
+        tokio::time::sleep(every).await;
+        let swept = async {
+            let lost = nodes::lost(&ctx.db, ctx.config.node_lost_secs as i64).await?;
+            for (session, tenant, stream) in lost {
+                let mut conn = ctx.db.acquire().await?;
+                sessions_live::ended(
+                    &mut conn,
+                    session,
+                    tenant,
+                    stream,
+                    "node_lost",
+                    chrono::Utc::now(),
+                )
+                .await?;
+                tracing::warn!(session = %session, stream = %stream, "session ended: its ingest node stopped heartbeating");
+            }
+            Ok::<_, sqlx::Error>(())
+        };
+        if let Err(e) = swept.await {
+            tracing::warn!(error = %e, "lost-node sweep failed; will retry");
+        }
+    }
 }

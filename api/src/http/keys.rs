@@ -114,12 +114,14 @@ pub async fn rotate(
     let older = store::keys::expire_older(&mut tx, principal.tenant_id, stream_id, until).await?;
     let key = credentials::issue(Kind::StreamKey);
     store::streams::insert_key(&mut tx, principal.tenant_id, stream_id, &key.id, &key.hash).await?;
-    for old in older.iter().filter(|_| disconnect) {
+    // Every session live now is on an older key (the new one did not exist): one request for the
+    // stream, applying to sessions that started before it, covers keys that had expired already.
+    if disconnect {
         store::keys::request_disconnect(
             &mut tx,
             principal.tenant_id,
             stream_id,
-            Some(old),
+            None,
             "key_rotated",
         )
         .await?;

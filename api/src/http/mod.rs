@@ -121,6 +121,11 @@ pub fn openapi_json() -> String {
 
 /// Builds the complete application for a database and configuration.
 pub fn app(db: PgPool, config: ApiConfig) -> Router {
+    app_with_context(db, config).0
+}
+
+/// The application and its shared context (for background tasks).
+pub fn app_with_context(db: PgPool, config: ApiConfig) -> (Router, ApiContext) {
     let config = Arc::new(config);
     let ctx = ApiContext {
         db,
@@ -192,7 +197,7 @@ pub fn app(db: PgPool, config: ApiConfig) -> Router {
         );
     }
     let request_id = HeaderName::from_static("x-request-id");
-    router
+    let router = router
         .layer(map_response(timeout_as_problem))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -205,7 +210,8 @@ pub fn app(db: PgPool, config: ApiConfig) -> Router {
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    (router, ctx)
 }
 
 fn seal_key(config: &ApiConfig) -> [u8; 32] {

@@ -105,3 +105,24 @@ pub async fn request_disconnect(
     .await?;
     Ok(())
 }
+
+/// Records that one live session must be cut (a takeover by the same credentials).
+pub async fn request_session_disconnect(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    stream_id: Uuid,
+    session_id: Uuid,
+    reason: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO disconnect_requests (id, tenant_id, stream_id, session_id, reason) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(tenant_id)
+    .bind(stream_id)
+    .bind(session_id)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

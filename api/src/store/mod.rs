@@ -6,6 +6,7 @@ pub mod audit;
 pub mod idempotency;
 pub mod instance;
 pub mod keys;
+pub mod nodes;
 pub mod publish;
 pub mod sessions;
 pub mod sessions_live;

@@ -76,7 +76,7 @@ pub async fn stream(db: &PgPool, stream_id: Uuid) -> sqlx::Result<Option<StreamA
 
 /// Spends a single-use token id; `false` when it was already spent.
 pub async fn spend_jti(
-    db: &PgPool,
+    conn: &mut sqlx::PgConnection,
     tenant_id: Uuid,
     jti: &str,
     expires_at: DateTime<Utc>,
@@ -86,7 +86,7 @@ pub async fn spend_jti(
         "DELETE FROM used_publish_tokens WHERE tenant_id = $1 AND expires_at < now() - interval '5 minutes'",
     )
     .bind(tenant_id)
-    .execute(db)
+    .execute(&mut *conn)
     .await?;
     let n = sqlx::query(
         "INSERT INTO used_publish_tokens (jti, tenant_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -94,7 +94,7 @@ pub async fn spend_jti(
     .bind(jti)
     .bind(tenant_id)
     .bind(expires_at)
-    .execute(db)
+    .execute(conn)
     .await?
     .rows_affected();
     Ok(n == 1)

@@ -131,7 +131,8 @@ impl TestApp {
 }
 
 impl TestApp {
-    /// Calls the internal authorize endpoint as an ingest node would.
+    /// Calls the internal authorize endpoint as an ingest node would; an accepted publish ends at once
+    /// (as if the publisher left), so each call is a decision on its own.
     pub async fn authorize(&self, app: &str, publish_name: &str, client_ip: &str) -> Value {
         self.authorize_with(json!({
             "app": app, "publish_name": publish_name, "client_ip": client_ip, "tls": false, "node_id": "test-node"
@@ -139,7 +140,39 @@ impl TestApp {
         .await
     }
 
+    /// Like `authorize`, but an accepted publish stays live.
+    pub async fn authorize_live(&self, publish_name: &str, client_ip: &str) -> Value {
+        self.authorize_raw(json!({
+            "app": "live", "publish_name": publish_name, "client_ip": client_ip, "tls": false, "node_id": "test-node"
+        }))
+        .await
+    }
+
     pub async fn authorize_with(&self, body: Value) -> Value {
+        let v = self.authorize_raw(body).await;
+        if v["decision"] == "allow" {
+            self.end_session(&v, "publisher_left").await;
+        }
+        v
+    }
+
+    /// Reports the end of an accepted session, as the ingest does.
+    pub async fn end_session(&self, allow: &Value, reason: &str) {
+        let event = json!({"events": [{
+            "session_id": allow["session_id"], "stream_id": allow["stream_id"], "tenant_id": allow["tenant_id"],
+            "node_id": "test-node", "at": chrono::Utc::now(), "type": "ended", "reason": reason
+        }]});
+        let resp = self
+            .req(Method::POST, "/internal/v1/sessions/events")
+            .bearer_auth(NODE_SECRET)
+            .json(&event)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 204, "session event stored");
+    }
+
+    async fn authorize_raw(&self, body: Value) -> Value {
         let resp = self
             .req(Method::POST, "/internal/v1/publish/authorize")
             .bearer_auth(NODE_SECRET)

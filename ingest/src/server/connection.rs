@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::Shared;
 use super::authorizer::PublishRequest;
+use super::heartbeat::Cut;
 use crate::media::MediaSink;
 use crate::rtmp::{Event, Session};
 
@@ -53,6 +54,8 @@ struct Conn<S> {
     sink: Option<Box<dyn MediaSink>>,
     /// The accepted publish, for session reports.
     allow: Option<inlet_contract::publish::Allow>,
+    /// Cuts the API asks for (via the heartbeat), once live.
+    cuts: Option<tokio::sync::mpsc::UnboundedReceiver<Cut>>,
     live: bool,
     /// When the publisher ended its publish; the connection lingers briefly for its last commands.
     unpublished: Option<Instant>,
@@ -88,6 +91,7 @@ pub async fn serve<S>(
         query: None,
         sink: None,
         allow: None,
+        cuts: None,
         live: false,
         unpublished: None,
     };
@@ -130,6 +134,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Ok(())
     }
 
+    /// Tells a live publisher why its session ends, then keeps reading (and discarding) briefly:
+    /// encoders read the status between writes, and their next write must not fail before they see it.
+    async fn goodbye(&mut self, code: &str, description: &str, buf: &mut [u8]) {
+        self.session.end_publish(code, description);
+        if self.flush().await.is_ok() {
+            let drain = async { while matches!(self.stream.read(buf).await, Ok(n) if n > 0) {} };
+            let _ = tokio::time::timeout(SHUTDOWN_LINGER, drain).await;
+        }
+    }
+
     /// Ends the media side of the session (sink and live gauge), once.
     fn end_media(&mut self, reason: &str) {
         if self.live {
@@ -140,6 +154,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             sink.end(reason);
         }
         if let Some(allow) = self.allow.take() {
+            self.shared.registry.deregister(allow.session_id);
             self.shared.reporter.report(
                 &allow,
                 SessionEventKind::Ended {
@@ -190,14 +205,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 },
                 // The watch guard must not live into the branch body, which awaits.
                 () = async { let _ = shutdown.wait_for(|s| *s).await; } => {
-                    self.session.end_publish("NetStream.Publish.Unpublish", "The ingest server is shutting down; reconnect to continue.");
-                    // Encoders read the status between writes: keep reading (and discarding) briefly so
-                    // their next write does not fail before they see why.
-                    if self.flush().await.is_ok() {
-                        let drain = async { while matches!(self.stream.read(&mut buf).await, Ok(n) if n > 0) {} };
-                        let _ = tokio::time::timeout(SHUTDOWN_LINGER, drain).await;
-                    }
+                    self.goodbye("NetStream.Publish.Unpublish", "The ingest server is shutting down; reconnect to continue.", &mut buf).await;
                     return closed("shutdown", "server shutting down");
+                }
+                cut = next_cut(&mut self.cuts) => {
+                    self.goodbye("NetStream.Publish.BadName", &cut.description, &mut buf).await;
+                    self.end_media(&cut.reason);
+                    return closed("kicked", cut.reason);
                 }
             };
             if self.live {
@@ -300,6 +314,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     .reporter
                     .report(&allow, SessionEventKind::Connected);
                 self.sink = Some(self.shared.sinks.open(&allow, &self.shared.reporter));
+                self.cuts = Some(self.shared.registry.register(&allow));
                 self.allow = Some(allow);
                 None
             }
@@ -315,6 +330,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 ))
             }
         }
+    }
+}
+
+/// The next cut for a live session; never resolves before one exists.
+async fn next_cut(cuts: &mut Option<tokio::sync::mpsc::UnboundedReceiver<Cut>>) -> Cut {
+    match cuts {
+        Some(rx) => match rx.recv().await {
+            Some(cut) => cut,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod authorizer;
 pub mod connection;
+pub mod heartbeat;
 pub mod http;
 pub mod metrics;
 pub mod reporter;
@@ -136,6 +137,7 @@ pub struct Shared {
     pub session_limits: SessionLimits,
     pub api: ApiClient,
     pub reporter: Reporter,
+    pub registry: Arc<heartbeat::Registry>,
     pub sinks: Arc<dyn SinkFactory>,
     pub metrics: Arc<IngestMetrics>,
     counts: Mutex<Counts>,
@@ -188,6 +190,8 @@ impl Shared {
 /// The bound listeners of an ingest node.
 pub struct Ingest {
     pub shared: Arc<Shared>,
+    node_id: String,
+    node_secret: String,
     rtmp: TcpListener,
     rtmps: Option<(
         TcpListener,
@@ -242,6 +246,7 @@ impl Ingest {
             session_limits,
             api,
             reporter,
+            registry: Arc::new(heartbeat::Registry::default()),
             sinks,
             metrics: Arc::new(IngestMetrics::default()),
             counts: Mutex::new(Counts::default()),
@@ -250,6 +255,8 @@ impl Ingest {
             shared,
             rtmp,
             rtmps,
+            node_id: node_id.to_string(),
+            node_secret: node_secret.to_string(),
         })
     }
 
@@ -269,6 +276,14 @@ impl Ingest {
         tracing::info!(addr = %self.rtmp.local_addr()?, "RTMP listening");
         let mut tasks = JoinSet::new();
         let shared = self.shared.clone();
+        tasks.spawn(heartbeat::run(
+            shared.registry.clone(),
+            shared.api.http(),
+            shared.config.api_url.clone(),
+            self.node_secret.clone(),
+            self.node_id.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(accept_loop(
             self.rtmp,
             None,
