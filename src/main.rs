@@ -155,7 +155,9 @@ async fn run(cli: &mut Cli, cluster: Option<&Cluster>) -> anyhow::Result<()> {
     let ingest_metrics = ingest.shared.metrics.clone();
     print_banner(cli, &first);
 
+    // The ingest stops first (publishers are told, `ended` events delivered), then the API.
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (api_stop_tx, api_stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
@@ -163,7 +165,7 @@ async fn run(cli: &mut Cli, cluster: Option<&Cluster>) -> anyhow::Result<()> {
         api_listener,
         db.clone(),
         cli.api.clone(),
-        stopped(stop_rx.clone()),
+        stopped(api_stop_rx),
     ));
     let ingest_http = tokio::spawn(inlet_ingest::server::http::serve(
         ingest_listener,
@@ -175,6 +177,7 @@ async fn run(cli: &mut Cli, cluster: Option<&Cluster>) -> anyhow::Result<()> {
     shutdown_signal().await;
     let _ = stop_tx.send(true);
     rtmp.await??;
+    let _ = api_stop_tx.send(true);
     api.await??;
     ingest_http.await??;
     db.close().await;

@@ -88,6 +88,34 @@ pub fn hash_secret(kind: Kind, secret: &str) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
+/// Replaces the secret of every stream-key-shaped run in `text` (`sk_<id>_<secret…>`) with `…`, so
+/// text an encoder sent (an app path with a key typed into it) can be stored, logged and echoed.
+pub fn redact_stream_keys(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("sk_") {
+        out.push_str(&rest[..at]);
+        let cand = &rest[at + 3..];
+        let id_len = cand.bytes().take_while(u8::is_ascii_alphanumeric).count();
+        let after_id = &cand[id_len..];
+        let secret_len = after_id
+            .strip_prefix('_')
+            .map(|s| s.bytes().take_while(u8::is_ascii_alphanumeric).count())
+            .unwrap_or(0);
+        if id_len == ID_LEN && secret_len > 0 {
+            out.push_str("sk_");
+            out.push_str(&cand[..id_len]);
+            out.push_str("_…");
+            rest = &after_id[1 + secret_len..];
+        } else {
+            out.push_str("sk_");
+            rest = cand;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Constant-time check of a presented secret against a stored hash.
 pub fn verify(kind: Kind, secret: &str, stored_hash: &[u8]) -> bool {
     hash_secret(kind, secret).ct_eq(stored_hash).into()
@@ -132,6 +160,26 @@ mod tests {
         assert!(parse(Kind::ApiToken, &format!("{}x", issued.full)).is_none());
         assert!(parse(Kind::ApiToken, "").is_none());
         assert!(parse(Kind::ApiToken, "inlet_ÄÄÄÄÄ_ÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄ").is_none());
+    }
+
+    #[test]
+    fn stream_keys_are_redacted_anywhere_in_text() {
+        let k = issue(Kind::StreamKey);
+        let secret = k.full.rsplit('_').next().expect("secret");
+        for text in [
+            k.full.clone(),
+            format!("live/{}", k.full),
+            format!("{}x/extra", k.full),
+            format!("a{}?t=1", k.full),
+        ] {
+            let r = redact_stream_keys(&text);
+            assert!(!r.contains(secret), "{r}");
+            assert!(r.contains(&format!("sk_{}_…", k.id)), "{r}");
+        }
+        assert_eq!(
+            redact_stream_keys("sk_short_x and sk_"),
+            "sk_short_x and sk_"
+        );
     }
 
     #[test]

@@ -10,6 +10,9 @@ use super::segmenter::{HlsSettings, Output, Segmenter};
 use crate::media::{MediaFrame, MediaSink};
 
 pub const PLAYLIST: &str = "index.m3u8";
+/// Names the session that owns the directory (the segment-name prefix), so a finished session's
+/// disposal never removes a newer session's output.
+pub const OWNER: &str = ".session";
 
 /// Runs once when the first playlist is on disk.
 pub type OnReady = Box<dyn FnOnce() + Send>;
@@ -45,6 +48,7 @@ impl HlsSink {
         on_end: OnEnd,
     ) -> std::io::Result<HlsSink> {
         std::fs::create_dir_all(&dir)?;
+        write_atomic(&dir, OWNER, prefix.as_bytes())?;
         // A previous session's playlist would show viewers stale segments until ours replaces it.
         let _ = std::fs::remove_file(dir.join(PLAYLIST));
         Ok(HlsSink {

@@ -83,11 +83,11 @@ impl SinkFactory for HlsSinks {
         let on_ready = Box::new(move || {
             ready_reporter.report(&ready_allow, SessionEventKind::HlsReady { hls_url: url });
         });
-        let (dispose, dispose_dir) = (self.dispose, dir.clone());
-        let on_end = Box::new(move |_reason: &str| schedule_dispose(dispose_dir, dispose));
-        // The session id's random tail names this session's segments.
+        // The session id's random tail names this session's segments and marks the directory as its.
         let simple = allow.session_id.simple().to_string();
         let prefix = &simple[simple.len() - 8..];
+        let (dispose, dispose_dir, owner) = (self.dispose, dir.clone(), prefix.to_string());
+        let on_end = Box::new(move |_reason: &str| schedule_dispose(dispose_dir, owner, dispose));
         match HlsSink::new(dir, self.settings, prefix, on_ready, on_end) {
             Ok(sink) => Box::new(sink),
             Err(e) => {
@@ -107,19 +107,16 @@ pub fn sinks_for(config: &IngestConfig) -> Arc<dyn SinkFactory> {
     }
 }
 
-/// Removes a finished stream's HLS directory after `after`, unless a newer session wrote to it since.
-fn schedule_dispose(dir: std::path::PathBuf, after: Duration) {
+/// Removes a finished session's HLS directory after `after`, unless a newer session of the stream
+/// owns it by then (its marker file names the session that wrote last).
+fn schedule_dispose(dir: std::path::PathBuf, owner: String, after: Duration) {
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
         return;
     };
     handle.spawn(async move {
         tokio::time::sleep(after).await;
-        let playlist = dir.join(hls::sink::PLAYLIST);
-        let recent = std::fs::metadata(&playlist)
-            .and_then(|m| m.modified())
-            .map(|t| t.elapsed().unwrap_or_default() < after)
-            .unwrap_or(false);
-        if recent {
+        let current = std::fs::read_to_string(dir.join(hls::sink::OWNER)).unwrap_or_default();
+        if current.trim() != owner {
             return;
         }
         match std::fs::remove_dir_all(&dir) {
@@ -307,6 +304,10 @@ impl Ingest {
             });
         }
         while tasks.join_next().await.is_some() {}
+        // The connections reported their `ended`; let those reach the API before the process exits.
+        if !shared.reporter.drained(Duration::from_secs(3)).await {
+            tracing::warn!("some session events could not be delivered before shutdown");
+        }
         Ok(())
     }
 }

@@ -1,6 +1,9 @@
 //! Delivers session events to the API (SPEC §5), in order, batched, retried with backoff until the API
-//! has them, for as long as the process lives. Sending never blocks a connection.
+//! has them, for as long as the process lives; at shutdown the ingest waits briefly for the queue to
+//! drain. Sending never blocks a connection.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -16,6 +19,8 @@ const BATCH: usize = 256;
 pub struct Reporter {
     tx: mpsc::UnboundedSender<SessionEvent>,
     node_id: String,
+    /// Events queued or in flight.
+    pending: Arc<AtomicUsize>,
 }
 
 impl Reporter {
@@ -28,10 +33,18 @@ impl Reporter {
     ) -> Reporter {
         let (tx, rx) = mpsc::unbounded_channel();
         let url = format!("{}{SESSION_EVENTS_PATH}", api_url.trim_end_matches('/'));
-        tokio::spawn(deliver(rx, url, node_secret.to_string(), http));
+        let pending = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(deliver(
+            rx,
+            url,
+            node_secret.to_string(),
+            http,
+            pending.clone(),
+        ));
         Reporter {
             tx,
             node_id: node_id.to_string(),
+            pending,
         }
     }
 
@@ -44,8 +57,24 @@ impl Reporter {
             at: Utc::now(),
             kind,
         };
+        self.pending.fetch_add(1, Ordering::AcqRel);
         // The receiver lives as long as the runtime; a closed channel means we are shutting down.
-        let _ = self.tx.send(event);
+        if self.tx.send(event).is_err() {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Waits until every queued event is delivered, or `limit` passes (at shutdown, so `ended`
+    /// events reach the API before the process exits).
+    pub async fn drained(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.pending.load(Ordering::Acquire) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 }
 
@@ -54,6 +83,7 @@ async fn deliver(
     url: String,
     secret: String,
     http: reqwest::Client,
+    pending: Arc<AtomicUsize>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
@@ -90,5 +120,6 @@ async fn deliver(
                 }
             }
         }
+        pending.fetch_sub(body.events.len(), Ordering::AcqRel);
     }
 }
