@@ -1235,3 +1235,36 @@ async fn amf0_decoding_is_bounded() {
         grown >> 20
     );
 }
+
+/// An Enhanced RTMP HEVC (`hvc1`) sequence header: HLS here carries H.264, so the publish is ended
+/// cleanly with a reason naming the codec, and the session ends as `limits_violation`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_video_codec_hls_cannot_carry_is_refused_naming_it() {
+    let stack = Stack::start().await;
+    let (_, _, key) = stack.stream().await;
+    let mut s = dial(stack.rtmp, HOSTILE_IP).await;
+    let mut burst = handshake(&mut s).await;
+    burst.extend(connect_cmd("live"));
+    burst.extend(create_stream_cmd(2.0));
+    burst.extend(publish_cmd(&key));
+    send(&mut s, &burst).await;
+    read_until(&mut s, b"NetStream.Publish.Start", "hevc publisher").await;
+    // [IsExHeader | FrameType 1 | PacketType 0 (SequenceStart)] 'hvc1' + a config record stub.
+    let header = [0x90, b'h', b'v', b'c', b'1', 1, 2, 3, 4];
+    send(&mut s, &message(6, 9, 1, &header)).await;
+    let said = read_until(&mut s, b"cannot be packaged", "codec refusal").await;
+    assert!(String::from_utf8_lossy(&said).contains("Video codec hevc"));
+    closed_by_server(&mut s, PROMPT, "hevc publisher").await;
+    await_count(
+        &stack,
+        "inlet_ingest_connections_closed_total",
+        "limits_violation",
+        1,
+        "codec refusal",
+    )
+    .await;
+    let sessions = stack.sinks.snapshot();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].ended.as_deref(), Some("limits_violation"));
+    assert_eq!(sessions[0].video_frames, 0, "nothing of it was packaged");
+}

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::Shared;
 use super::authorizer::PublishRequest;
 use super::heartbeat::Cut;
-use crate::media::MediaSink;
+use crate::media::{Codec, FrameKind, MediaSink};
 use crate::rtmp::{Event, Session};
 
 /// Read buffer per connection.
@@ -245,6 +245,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 None
             }
             Event::Frame(f) => {
+                // HLS here carries H.264: another video codec is refused cleanly at its first header
+                // rather than packaged as a playlist without video.
+                if self.shared.config.hls_enabled
+                    && f.kind == FrameKind::Video
+                    && f.is_config
+                    && f.codec != Codec::H264
+                {
+                    let name = f.codec.name();
+                    let description = format!(
+                        "Video codec {name} cannot be packaged for HLS; publish H.264 (in OBS: Settings → Output → Video Encoder: x264 or another H.264 encoder)."
+                    );
+                    let mut scratch = vec![0u8; 16 * 1024];
+                    self.goodbye("NetStream.Publish.BadName", &description, &mut scratch)
+                        .await;
+                    self.end_media("limits_violation");
+                    return Some(closed("limits_violation", format!("video codec {name}")));
+                }
                 if let Some(sink) = self.sink.as_mut() {
                     sink.frame(f);
                 }

@@ -86,8 +86,18 @@ impl SinkFactory for HlsSinks {
         // The session id's random tail names this session's segments and marks the directory as its.
         let simple = allow.session_id.simple().to_string();
         let prefix = &simple[simple.len() - 8..];
-        let (dispose, dispose_dir, owner) = (self.dispose, dir.clone(), prefix.to_string());
-        let on_end = Box::new(move |_reason: &str| schedule_dispose(dispose_dir, owner, dispose));
+        let (dispose, dispose_dir, owner, recording) = (
+            self.dispose,
+            dir.clone(),
+            prefix.to_string(),
+            allow.recording,
+        );
+        // A recording stream keeps its output.
+        let on_end = Box::new(move |_reason: &str| {
+            if !recording {
+                schedule_dispose(dispose_dir, owner, dispose)
+            }
+        });
         match HlsSink::new(dir, self.settings, prefix, on_ready, on_end) {
             Ok(sink) => Box::new(sink),
             Err(e) => {
