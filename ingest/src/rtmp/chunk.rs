@@ -7,6 +7,9 @@ use std::collections::HashMap;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+/// Most bytes reserved ahead for a message being reassembled (beyond what has arrived).
+const RESERVE_CAP: usize = 64 * 1024;
+
 /// Limits the reader enforces.
 #[derive(Debug, Clone, Copy)]
 pub struct ChunkLimits {
@@ -262,12 +265,16 @@ impl ChunkReader {
         }
         state.has_header = true;
         buf.advance(pos);
-        // Buffers grow with the data that arrived, never with the length a peer announced.
+        // One allocation per message in the common case, but never more than a small cap ahead of
+        // the data that arrived: a peer's announced length alone cannot make us allocate.
+        if starting && want < state.length as usize {
+            state.partial.reserve((state.length as usize).min(RESERVE_CAP));
+        }
         state.partial.extend_from_slice(&buf[..want]);
         self.buffered += want;
         buf.advance(want);
         if state.partial.len() as u32 >= state.length {
-            let payload = state.partial.split().freeze();
+            let payload = std::mem::take(&mut state.partial).freeze();
             self.buffered -= payload.len();
             return Ok((
                 true,
