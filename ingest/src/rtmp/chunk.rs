@@ -268,7 +268,9 @@ impl ChunkReader {
         // One allocation per message in the common case, but never more than a small cap ahead of
         // the data that arrived: a peer's announced length alone cannot make us allocate.
         if starting && want < state.length as usize {
-            state.partial.reserve((state.length as usize).min(RESERVE_CAP));
+            state
+                .partial
+                .reserve((state.length as usize).min(RESERVE_CAP));
         }
         state.partial.extend_from_slice(&buf[..want]);
         self.buffered += want;

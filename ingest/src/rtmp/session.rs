@@ -221,6 +221,10 @@ impl Session {
                     }
                     self.inbuf.advance(PACKET_LEN);
                     self.phase = Phase::Messages;
+                    // Protocol control right away, on chunk stream 2: it also acknowledges C2 at once,
+                    // so a client with Nagle on (ffmpeg) sends `connect` without waiting ~40 ms for
+                    // a delayed ACK.
+                    self.send_protocol_control();
                     self.events.push_back(Event::HandshakeDone);
                 }
                 Phase::Messages => {
@@ -260,6 +264,29 @@ impl Session {
             self.writer
                 .write(&mut self.out, CSID_CONTROL, 0, 3, 0, &seq);
         }
+    }
+
+    fn send_protocol_control(&mut self) {
+        self.writer.write(
+            &mut self.out,
+            CSID_CONTROL,
+            0,
+            5,
+            0,
+            &WINDOW_ACK_SIZE.to_be_bytes(),
+        );
+        let mut bw = WINDOW_ACK_SIZE.to_be_bytes().to_vec();
+        bw.push(2);
+        self.writer.write(&mut self.out, CSID_CONTROL, 0, 6, 0, &bw);
+        self.writer.write(
+            &mut self.out,
+            CSID_CONTROL,
+            0,
+            1,
+            0,
+            &OUT_CHUNK_SIZE.to_be_bytes(),
+        );
+        self.writer.set_chunk_size(OUT_CHUNK_SIZE as usize);
     }
 
     fn send_command(&mut self, csid: u32, stream_id: u32, values: &[Value]) {
@@ -514,27 +541,7 @@ impl Session {
                 let app = app.trim_end_matches('/').to_string();
                 self.connected = true;
                 self.app = Some(app.clone());
-                // Protocol control first, on chunk stream 2.
-                self.writer.write(
-                    &mut self.out,
-                    CSID_CONTROL,
-                    0,
-                    5,
-                    0,
-                    &WINDOW_ACK_SIZE.to_be_bytes(),
-                );
-                let mut bw = WINDOW_ACK_SIZE.to_be_bytes().to_vec();
-                bw.push(2);
-                self.writer.write(&mut self.out, CSID_CONTROL, 0, 6, 0, &bw);
-                self.writer.write(
-                    &mut self.out,
-                    CSID_CONTROL,
-                    0,
-                    1,
-                    0,
-                    &OUT_CHUNK_SIZE.to_be_bytes(),
-                );
-                self.writer.set_chunk_size(OUT_CHUNK_SIZE as usize);
+                // Protocol control went out when the handshake completed.
                 let props = amf0::object(&[
                     ("fmsVer", amf0::string("FMS/3,5,7,7009")),
                     ("capabilities", Value::Number(31.0)),
@@ -601,10 +608,22 @@ impl Session {
                     self.events.push_back(Event::Unpublish);
                 }
             }
-            // Optional, answered by nothing: ffmpeg, OBS and GStreamer do not wait for them. No
-            // onBWDone either (some mobile clients disconnect on it).
-            "releaseStream" | "FCPublish" | "_checkbw" | "getStreamLength" | "_result"
-            | "_error" | "onBWDone" => {}
+            // Optional: ffmpeg, OBS and GStreamer do not wait for an answer, but one is sent anyway
+            // because it also acknowledges the command at once (a client with Nagle on holds its
+            // next command until then). No onBWDone (some mobile clients disconnect on it).
+            "releaseStream" | "FCPublish" => {
+                self.send_command(
+                    CSID_COMMAND,
+                    0,
+                    &[
+                        amf0::string("_result"),
+                        Value::Number(txn),
+                        Value::Null,
+                        Value::Undefined,
+                    ],
+                );
+            }
+            "_checkbw" | "getStreamLength" | "_result" | "_error" | "onBWDone" => {}
             _ => {}
         }
         Ok(())

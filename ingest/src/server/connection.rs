@@ -142,6 +142,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// encoders read the status between writes, and their next write must not fail before they see it.
     async fn goodbye(&mut self, code: &str, description: &str, buf: &mut [u8]) {
         self.session.end_publish(code, description);
+        self.linger(buf).await;
+    }
+
+    /// Sends what is pending, then reads and discards until the client closes (at most
+    /// `SHUTDOWN_LINGER`), so a client that writes before it reads sees our last words.
+    async fn linger(&mut self, buf: &mut [u8]) {
         if self.flush().await.is_ok() {
             let drain = async { while matches!(self.stream.read(buf).await, Ok(n) if n > 0) {} };
             let _ = tokio::time::timeout(SHUTDOWN_LINGER, drain).await;
@@ -287,6 +293,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     "This is an ingest endpoint; playback is HLS ({hls}/hls/<playback id>/index.m3u8), not RTMP play."
                 );
                 self.session.reject_play(stream_id, &description);
+                self.linger(&mut [0u8; 4096]).await;
                 self.shared
                     .metrics
                     .attempt("refused", ReasonCode::PlayNotSupported.as_str());
@@ -347,6 +354,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             AuthorizeResponse::Deny(deny) => {
                 self.session
                     .reject_publish(status_code(deny.reason_code), &deny.description);
+                self.linger(&mut [0u8; 4096]).await;
                 self.shared
                     .metrics
                     .attempt("refused", deny.reason_code.as_str());

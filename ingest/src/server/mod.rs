@@ -392,7 +392,9 @@ async fn handle(
             let limit = Duration::from_secs(shared.config.rtmp_handshake_timeout_secs);
             let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
             match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => connection::serve(stream, Some(fd), peer, true, shared, shutdown).await,
+                Ok(Ok(stream)) => {
+                    connection::serve(stream, Some(fd), peer, true, shared, shutdown).await
+                }
                 Ok(Err(e)) => {
                     shared.metrics.closed("tls_error");
                     tracing::warn!(client = %peer, error = %e, "TLS handshake failed (an rtmp:// client on the rtmps:// port?)");
