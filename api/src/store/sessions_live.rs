@@ -117,21 +117,25 @@ pub struct Claim {
     pub max_concurrent_live: i32,
 }
 
-/// Locks the tenant (so quota checks serialize) and reads the stream's current claim.
+/// Reads the stream's current claim and the tenant's live count. The stream row is locked (two
+/// publishes of one stream serialize); the tenant is not, so concurrent publishes of different
+/// streams of one tenant do not queue behind each other — the quota may be overshot by publishes
+/// that race within the same instant (documented trade-off).
 pub async fn claim_state(
     conn: &mut PgConnection,
     tenant: Uuid,
     stream: Uuid,
 ) -> sqlx::Result<Claim> {
     sqlx::query_as(
-        "WITH t AS (SELECT id, max_concurrent_live FROM tenants WHERE id = $1 FOR UPDATE)
+        "WITH t AS (SELECT id, max_concurrent_live FROM tenants WHERE id = $1)
          SELECT s.active_session_id, ps.key_id AS active_key_id, s.takeover,
                 (SELECT count(*) FROM streams o WHERE o.tenant_id = $1 AND o.active_session_id IS NOT NULL
                    AND o.id <> $2) AS live_in_tenant,
                 t.max_concurrent_live
          FROM streams s JOIN t ON t.id = s.tenant_id
          LEFT JOIN publish_sessions ps ON ps.id = s.active_session_id
-         WHERE s.id = $2",
+         WHERE s.id = $2
+         FOR UPDATE OF s",
     )
     .bind(tenant)
     .bind(stream)

@@ -519,6 +519,16 @@ async fn drive(
         .as_str()
         .context("the tenant answer has no api_token.token")?
         .to_string();
+    // Every accepted authorization claims its stream's live slot (the session is never reported
+    // ended here), so lift the tenant's concurrent-live quota out of the way; repeated publishes on
+    // a stream then take over its previous session, as a reconnecting encoder does.
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(db_url).await?;
+        sqlx::query("UPDATE tenants SET max_concurrent_live = 1000000")
+            .execute(&mut conn)
+            .await?;
+    }
     let mut valid = Vec::with_capacity(args.streams);
     for n in 0..args.streams {
         let created = expect_json(
