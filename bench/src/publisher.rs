@@ -384,6 +384,8 @@ pub struct LoadState {
     pub dropped: AtomicUsize,
     pub accepted: Mutex<Vec<Phases>>,
     pub failures: Mutex<Vec<String>>,
+    /// When each accepted publisher (by name) read `NetStream.Publish.Start`.
+    pub published_at: Mutex<Vec<(String, Instant)>>,
 }
 
 impl LoadState {
@@ -392,6 +394,16 @@ impl LoadState {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// When the publisher `name` was accepted, if it was.
+    pub fn published_at(&self, name: &str) -> Option<Instant> {
+        self.published_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| *t)
     }
 
     pub fn failures(&self) -> Vec<String> {
@@ -490,6 +502,11 @@ async fn run_publisher(spec: &LoadSpec, name: &str, source: &Source, state: &Loa
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .push(published.phases);
+    state
+        .published_at
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((name.to_string(), Instant::now()));
     if !spec.stream {
         state.settled.fetch_add(1, Ordering::Relaxed);
         return;

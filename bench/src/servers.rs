@@ -99,6 +99,43 @@ fn context_switches(status: &str) -> u64 {
         .sum()
 }
 
+/// `VmRSS` of a `/proc/<pid>/status`, KiB.
+fn vm_rss_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Resident memory of `pid`, KiB (0 when it is gone).
+pub fn rss_kib(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| vm_rss_kib(&s))
+        .unwrap_or(0)
+}
+
+/// Resident memory of `root` and its direct children (nginx's master and workers), KiB.
+pub fn rss_with_children_kib(root: u32) -> u64 {
+    let mut total = rss_kib(root);
+    if let Ok(dir) = fs::read_dir("/proc") {
+        for p in dir.flatten() {
+            let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            if let Ok(stat) = fs::read_to_string(p.path().join("stat"))
+                && stat_of(&stat).is_some_and(|(ppid, _)| ppid == root)
+            {
+                total += rss_kib(pid);
+            }
+        }
+    }
+    total
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> anyhow::Result<u16> {
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("could not find a free port")?;
@@ -264,10 +301,27 @@ pub struct NginxServer {
     pub conf: PathBuf,
 }
 
-/// The nginx configuration used: live application, HLS and recording off, no authorization, the
-/// same chunk size as the load generator, logs at `warn` with the RTMP access log off.
-pub fn nginx_conf(prefix: &Path, port: u16, workers: usize, chunk_size: u32) -> String {
+/// The nginx configuration used: live application, recording off, no authorization, the same
+/// chunk size as the load generator, logs at `warn` with the RTMP access log off. HLS is off, or
+/// with `hls` on into that directory with 2 s fragments and a 12 s playlist (Inlet's defaults:
+/// 2000 ms fragments, a window of 6).
+pub fn nginx_conf(
+    prefix: &Path,
+    port: u16,
+    workers: usize,
+    chunk_size: u32,
+    hls: Option<&Path>,
+) -> String {
     let p = prefix.display();
+    let hls = hls.map_or_else(String::new, |dir| {
+        format!(
+            "\x20           hls on;\n\
+             \x20           hls_path {};\n\
+             \x20           hls_fragment 2s;\n\
+             \x20           hls_playlist_length 12s;\n",
+            dir.display()
+        )
+    });
     format!(
         "load_module {NGINX_RTMP_MODULE};\n\
          daemon off;\n\
@@ -286,6 +340,7 @@ pub fn nginx_conf(prefix: &Path, port: u16, workers: usize, chunk_size: u32) -> 
          \x20       application live {{\n\
          \x20           live on;\n\
          \x20           record off;\n\
+         {hls}\
          \x20       }}\n\
          \x20   }}\n\
          }}\n"
@@ -293,7 +348,13 @@ pub fn nginx_conf(prefix: &Path, port: u16, workers: usize, chunk_size: u32) -> 
 }
 
 impl NginxServer {
-    pub async fn start(dir: &Path, workers: usize, chunk_size: u32) -> anyhow::Result<NginxServer> {
+    /// Starts nginx under `dir`/nginx; with `hls`, packaging HLS into that directory.
+    pub async fn start(
+        dir: &Path,
+        workers: usize,
+        chunk_size: u32,
+        hls: Option<&Path>,
+    ) -> anyhow::Result<NginxServer> {
         if !Path::new(NGINX_RTMP_MODULE).exists() {
             bail!("{NGINX_RTMP_MODULE} is missing: apt-get install nginx libnginx-mod-rtmp");
         }
@@ -301,7 +362,10 @@ impl NginxServer {
         fs::create_dir_all(prefix.join("logs"))?;
         let port = free_port()?;
         let conf = prefix.join("nginx.conf");
-        fs::write(&conf, nginx_conf(&prefix, port, workers, chunk_size))?;
+        if let Some(h) = hls {
+            fs::create_dir_all(h)?;
+        }
+        fs::write(&conf, nginx_conf(&prefix, port, workers, chunk_size, hls))?;
         let out = fs::File::create(prefix.join("stdout.log"))?;
         let mut child = Command::new("nginx")
             .arg("-p")
@@ -361,10 +425,33 @@ mod tests {
 
     #[test]
     fn nginx_conf_has_no_hls_and_the_chunk_size() {
-        let c = nginx_conf(Path::new("/tmp/p"), 19350, 2, 4096);
+        let c = nginx_conf(Path::new("/tmp/p"), 19350, 2, 4096, None);
         assert!(c.contains("listen 127.0.0.1:19350;"));
         assert!(c.contains("chunk_size 4096;"));
         assert!(c.contains("worker_processes 2;"));
         assert!(!c.contains("hls"));
+    }
+
+    #[test]
+    fn nginx_conf_with_hls_in_the_application() {
+        let c = nginx_conf(
+            Path::new("/tmp/p"),
+            19350,
+            2,
+            4096,
+            Some(Path::new("/tmp/p/hls")),
+        );
+        let app = &c[c.find("application live").unwrap()..];
+        assert!(app.contains("hls on;\n"));
+        assert!(app.contains("hls_path /tmp/p/hls;\n"));
+        assert!(app.contains("hls_fragment 2s;\n"));
+        assert!(app.contains("hls_playlist_length 12s;\n"));
+    }
+
+    #[test]
+    fn vm_rss_in_kib() {
+        let status = "Name:\tnginx\nVmHWM:\t  9000 kB\nVmRSS:\t  8120 kB\n";
+        assert_eq!(vm_rss_kib(status), Some(8120));
+        assert_eq!(vm_rss_kib("Name:\tx\n"), None);
     }
 }

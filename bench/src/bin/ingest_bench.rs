@@ -13,6 +13,12 @@
 //!   tree, from `/proc`) and the bytes sent are measured over a steady-state window, giving
 //!   CPU-seconds per Gbit ingested.
 //!
+//! With `--hls` both servers package HLS instead (Inlet with INLET_HLS_ENABLED=true, nginx with
+//! `hls on`, 2 s fragments, 12 s playlists, both writing under the run's directory), and each level
+//! also reports the servers' resident memory before the load and at steady state, and for a sample
+//! of publishers the time from `NetStream.Publish.Start` to the first segment listed in their
+//! playlist on disk.
+//!
 //! Levels alternate between the servers (Inlet N1, nginx N1, Inlet N2, ...) so that drifting noise
 //! from neighbours hits both alike. The load generator runs in this process; its CPU is measured
 //! and reported separately. The Markdown report goes to stdout, progress to stderr.
@@ -27,7 +33,7 @@ use clap::Parser;
 use inlet_bench::cpu;
 use inlet_bench::flv::{self, Source};
 use inlet_bench::prom::{self, Histogram};
-use inlet_bench::publisher::{ClientStyle, Load, LoadSpec, Phases, Target};
+use inlet_bench::publisher::{self, ClientStyle, Load, LoadSpec, Phases, Target};
 use inlet_bench::servers::{self, InletOptions, InletServer, NginxServer};
 use inlet_bench::stats::{self, Summary, ms};
 use serde_json::{Value, json};
@@ -125,6 +131,15 @@ struct Args {
     /// Keep the temporary directory (server logs, nginx.conf).
     #[arg(long)]
     keep_dir: bool,
+    /// Both servers package HLS: Inlet with INLET_HLS_ENABLED=true into the run's directory, nginx
+    /// with `hls on` (2 s fragments, 12 s playlist). Also reports memory per stream and the time
+    /// from publish to the first segment listed.
+    #[arg(long)]
+    hls: bool,
+    /// With --hls: publishers per level (the first ones to connect) whose time from
+    /// `NetStream.Publish.Start` to the first segment listed in their playlist is measured.
+    #[arg(long, default_value_t = 10)]
+    first_segment_sample: usize,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -208,6 +223,23 @@ struct LevelResult {
     server_accept: Option<Histogram>,
     server_authorize: Option<Histogram>,
     quiet: Option<f64>,
+    /// Resident memory of the server (Inlet's process; nginx's master and workers) before the
+    /// level's load and at the end of the window, KiB.
+    rss_before: u64,
+    rss_steady: u64,
+    /// With --hls: the sample's times from `NetStream.Publish.Start` to the first segment listed.
+    first_segment: FirstSegments,
+}
+
+/// Time to the first segment of a sample of publishers.
+#[derive(Default)]
+struct FirstSegments {
+    sampled: usize,
+    /// Publish start → the playlist on disk lists a segment.
+    listed: Vec<Duration>,
+    /// Inlet: publish start → the API shows `playback.hls_url`.
+    api_ready: Vec<Duration>,
+    failures: Vec<String>,
 }
 
 /// One accept-latency probe.
@@ -229,6 +261,13 @@ struct Servers {
     cluster: Option<inlet_pgcluster::Cluster>,
     nginx: Option<NginxServer>,
     keys: Vec<String>,
+    /// Fresh streams (id, key) for the first-segment samples, taken `--first-segment-sample` at a
+    /// time so that no sample finds an older session's playlist.
+    sample_streams: Vec<(String, String)>,
+    /// The tenant's API token (to read streams).
+    token: String,
+    inlet_hls: PathBuf,
+    nginx_hls: PathBuf,
     http: reqwest::Client,
 }
 
@@ -257,6 +296,10 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<String> {
         cluster: None,
         nginx: None,
         keys: Vec::new(),
+        sample_streams: Vec::new(),
+        token: String::new(),
+        inlet_hls: dir.join("inlet-hls"),
+        nginx_hls: dir.join("nginx-hls"),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?,
@@ -293,7 +336,15 @@ async fn measure_all(
         let bin = args.inlet_bin.clone().unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/inlet")
         });
-        let mut env = args.inlet_env.clone();
+        let mut env = Vec::new();
+        if args.hls {
+            env.push(("INLET_HLS_ENABLED".to_string(), "true".to_string()));
+            env.push((
+                "INLET_HLS_DIR".to_string(),
+                servers.inlet_hls.display().to_string(),
+            ));
+        }
+        env.extend(args.inlet_env.iter().cloned());
         if args.pg_fsync_off {
             let opts = inlet_pgcluster::ClusterOptions {
                 data_dir: dir.join("pg"),
@@ -330,14 +381,29 @@ async fn measure_all(
             inlet.api,
             inlet.rtmp
         );
-        servers.keys = create_streams(&servers.http, &inlet.api, max_n.max(args.probes)).await?;
+        let samples = if args.hls {
+            args.first_segment_sample * args.rounds * args.levels.len()
+        } else {
+            0
+        };
+        let (token, mut streams) =
+            create_streams(&servers.http, &inlet.api, max_n.max(args.probes) + samples).await?;
+        servers.sample_streams = streams.split_off(streams.len() - samples);
+        servers.keys = streams.into_iter().map(|(_, key)| key).collect();
+        servers.token = token;
+        if args.hls {
+            // A session counts against the tenant's live-stream quota (10 by default) once its
+            // first segment is ready, so with HLS on the levels need a higher quota.
+            raise_live_quota(servers.cluster.as_ref(), &inlet.pg_dir).await?;
+        }
         pg_version = std::fs::read_to_string(inlet.pg_dir.join("PG_VERSION"))
             .map(|v| v.trim().to_string())
             .unwrap_or_default();
         servers.inlet = Some(inlet);
     }
     if args.servers.contains(&ServerKind::Nginx) {
-        let nginx = NginxServer::start(dir, args.nginx_workers, args.chunk_size).await?;
+        let hls = args.hls.then_some(servers.nginx_hls.as_path());
+        let nginx = NginxServer::start(dir, args.nginx_workers, args.chunk_size, hls).await?;
         eprintln!("nginx master pid {} (RTMP {})", nginx.pid(), nginx.rtmp);
         servers.nginx = Some(nginx);
     }
@@ -352,13 +418,59 @@ async fn measure_all(
                 }
             }
         }
-        for &n in &args.levels {
+        for (li, &n) in args.levels.iter().enumerate() {
+            let k = args.first_segment_sample;
+            let at = ((round - 1) * args.levels.len() + li) * k;
+            let sample = servers
+                .sample_streams
+                .get(at..at + k)
+                .map(<[_]>::to_vec)
+                .unwrap_or_default();
             for &kind in &args.servers {
-                levels.push(level(args, round, kind, n, servers, source).await?);
+                levels.push(level(args, round, kind, n, servers, source, &sample).await?);
             }
         }
     }
     Ok((levels, probes, pg_version))
+}
+
+/// Lifts the bench tenant's `max_concurrent_live` in Inlet's database: the bench's cluster with
+/// `--pg-fsync-off`, else the all-in-one's private one (its port from `postmaster.pid`, its
+/// superuser password from the file next to its data directory).
+async fn raise_live_quota(
+    cluster: Option<&inlet_pgcluster::Cluster>,
+    pg_dir: &Path,
+) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = match cluster {
+        Some(c) => sqlx::PgConnection::connect(&c.url("inlet")).await?,
+        None => {
+            let pid = std::fs::read_to_string(pg_dir.join("postmaster.pid"))
+                .context("could not read the private cluster's postmaster.pid")?;
+            let port: u16 = pid
+                .lines()
+                .nth(3)
+                .and_then(|l| l.trim().parse().ok())
+                .context("no port in postmaster.pid")?;
+            let mut pw_file = pg_dir.as_os_str().to_owned();
+            pw_file.push(".password");
+            let password = std::fs::read_to_string(&pw_file)
+                .context("could not read the private cluster's password")?;
+            let opts = sqlx::postgres::PgConnectOptions::new()
+                .host("127.0.0.1")
+                .port(port)
+                .username("inlet")
+                .password(password.trim())
+                .database("inlet");
+            sqlx::PgConnection::connect_with(&opts).await?
+        }
+    };
+    sqlx::query("UPDATE tenants SET max_concurrent_live = 100000")
+        .execute(&mut conn)
+        .await
+        .context("could not raise the tenants' live-stream quota")?;
+    conn.close().await?;
+    Ok(())
 }
 
 async fn expect_json(
@@ -374,12 +486,13 @@ async fn expect_json(
     serde_json::from_str(&body).with_context(|| format!("could not {what}: the answer is not JSON"))
 }
 
-/// Creates a tenant and `n` streams over the public API; returns their stream keys.
+/// Creates a tenant and `n` streams over the public API; returns the tenant's API token and the
+/// streams' ids and keys.
 async fn create_streams(
     http: &reqwest::Client,
     api: &str,
     n: usize,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(String, Vec<(String, String)>)> {
     let tenant = expect_json(
         http.post(format!("{api}/admin/v1/tenants"))
             .bearer_auth(ADMIN_TOKEN)
@@ -408,14 +521,17 @@ async fn create_streams(
             "create a stream",
         )
         .await?;
-        keys.push(
-            created["stream_key"]
-                .as_str()
-                .context("the stream answer has no stream_key")?
-                .to_string(),
-        );
+        let id = created["stream"]["id"]
+            .as_str()
+            .context("the stream answer has no stream.id")?
+            .to_string();
+        let key = created["stream_key"]
+            .as_str()
+            .context("the stream answer has no stream_key")?
+            .to_string();
+        keys.push((id, key));
     }
-    Ok(keys)
+    Ok((token, keys))
 }
 
 fn target(
@@ -543,6 +659,7 @@ async fn level(
     n: usize,
     servers: &Servers,
     source: &Arc<Source>,
+    sample: &[(String, String)],
 ) -> anyhow::Result<LevelResult> {
     let quiet = wait_quiet(args.quiet_below, args.quiet_max_wait).await;
     eprintln!(
@@ -551,16 +668,56 @@ async fn level(
         args.connect_rate
     );
     let before = scrape(servers, kind).await;
+    let pid = server_pid(servers, kind);
+    let rss_before = rss(kind, pid);
+    let mut names = names(servers, kind, n);
+    let mut watched = Vec::new();
+    if args.hls {
+        // The first publishers are sampled, on names no earlier level used.
+        for (i, name) in names.iter_mut().enumerate().take(args.first_segment_sample) {
+            match kind {
+                ServerKind::Inlet => {
+                    let Some((id, key)) = sample.get(i) else {
+                        break;
+                    };
+                    name.clone_from(key);
+                    watched.push(Watched::Inlet {
+                        name: key.clone(),
+                        api: servers
+                            .inlet
+                            .as_ref()
+                            .map_or_else(String::new, |s| s.api.clone()),
+                        token: servers.token.clone(),
+                        stream_id: id.clone(),
+                        hls_dir: servers.inlet_hls.clone(),
+                    });
+                }
+                ServerKind::Nginx => {
+                    *name = format!("r{round}-n{n}-{i}");
+                    watched.push(Watched::Nginx {
+                        name: name.clone(),
+                        playlist: servers.nginx_hls.join(format!("{name}.m3u8")),
+                    });
+                }
+            }
+        }
+    }
     let load = Load::start(
         LoadSpec {
             target: target(args, servers, kind, args.client_style)?,
-            names: names(servers, kind, n),
+            names,
             connect_rate: args.connect_rate,
             stream: true,
             tick: Duration::from_millis(args.tick_ms),
         },
         source.clone(),
     );
+    let watch = tokio::spawn(first_segments(
+        servers.http.clone(),
+        watched,
+        load.state.clone(),
+        Instant::now() + FIRST_SEGMENT_LIMIT,
+    ));
     let ramp = Duration::from_secs_f64(n as f64 / args.connect_rate) + Duration::from_secs(30);
     let live = load.wait_settled(ramp).await;
     let ramped = scrape(servers, kind).await;
@@ -572,7 +729,6 @@ async fn level(
     );
     tokio::time::sleep(Duration::from_secs(args.warmup_secs)).await;
 
-    let pid = server_pid(servers, kind);
     let pg = pg_dir(servers);
     let m0 = scrape(servers, kind).await;
     let s0 = servers::tree_cpu_secs(pid);
@@ -586,9 +742,11 @@ async fn level(
     let x1 = servers::tree_context_switches(pid);
     let c1 = cpu::snapshot(&pg);
     let window = t0.elapsed();
+    let rss_steady = rss(kind, pid);
     let m1 = scrape(servers, kind).await;
     let live_at_end = load.state.live.load(Ordering::Relaxed);
     let dropped = load.state.dropped.load(Ordering::Relaxed);
+    let first_segment = watch.await.unwrap_or_default();
     let state = load.stop().await;
     // Let the server notice the closes before the next level.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -629,7 +787,141 @@ async fn level(
         server_accept: histogram_delta(&before, &ramped, ACCEPT_HISTOGRAM),
         server_authorize: histogram_delta(&before, &ramped, AUTHORIZE_HISTOGRAM),
         quiet,
+        rss_before,
+        rss_steady,
+        first_segment,
     })
+}
+
+fn rss(kind: ServerKind, pid: u32) -> u64 {
+    match kind {
+        ServerKind::Inlet => servers::rss_kib(pid),
+        ServerKind::Nginx => servers::rss_with_children_kib(pid),
+    }
+}
+
+/// How long after the level starts a sampled publisher may take to get its first segment listed.
+const FIRST_SEGMENT_LIMIT: Duration = Duration::from_secs(40);
+/// How often the API and the playlists are polled.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A sampled publisher whose playlist is watched.
+enum Watched {
+    /// Its playback id comes from the API (`playback.hls_url`, set once the first segment is
+    /// ready); the playlist is `<hls_dir>/<playback id>/index.m3u8`.
+    Inlet {
+        name: String,
+        api: String,
+        token: String,
+        stream_id: String,
+        hls_dir: PathBuf,
+    },
+    /// `<hls_path>/<name>.m3u8`.
+    Nginx { name: String, playlist: PathBuf },
+}
+
+/// Whether a media playlist lists at least one segment (a URI line).
+fn lists_segment(playlist: &str) -> bool {
+    playlist
+        .lines()
+        .map(str::trim)
+        .any(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// The playback id in an HLS URL `.../hls/<playback id>/index.m3u8`.
+fn playback_id(hls_url: &str) -> Option<&str> {
+    let mut parts = hls_url.rsplit('/');
+    parts.next()?;
+    parts.next().filter(|p| !p.is_empty())
+}
+
+async fn first_segments(
+    http: reqwest::Client,
+    watched: Vec<Watched>,
+    state: Arc<publisher::LoadState>,
+    deadline: Instant,
+) -> FirstSegments {
+    let mut out = FirstSegments {
+        sampled: watched.len(),
+        ..FirstSegments::default()
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in watched {
+        let (http, state) = (http.clone(), state.clone());
+        tasks.spawn(async move { first_segment(&http, &w, &state, deadline).await });
+    }
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(Ok((listed, api))) => {
+                out.listed.push(listed);
+                out.api_ready.extend(api);
+            }
+            Ok(Err(e)) => out.failures.push(format!("{e:#}")),
+            Err(e) => out.failures.push(e.to_string()),
+        }
+    }
+    out
+}
+
+/// Publish start → first segment listed (and, for Inlet, → the API shows the playback URL).
+async fn first_segment(
+    http: &reqwest::Client,
+    w: &Watched,
+    state: &publisher::LoadState,
+    deadline: Instant,
+) -> anyhow::Result<(Duration, Option<Duration>)> {
+    let name = match w {
+        Watched::Inlet { name, .. } | Watched::Nginx { name, .. } => name,
+    };
+    let published = loop {
+        if let Some(t) = state.published_at(name) {
+            break t;
+        }
+        if Instant::now() >= deadline {
+            bail!("not accepted in time");
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    let (playlist, api_ready) = match w {
+        Watched::Nginx { playlist, .. } => (playlist.clone(), None),
+        Watched::Inlet {
+            api,
+            token,
+            stream_id,
+            hls_dir,
+            ..
+        } => loop {
+            let v = expect_json(
+                http.get(format!("{api}/v1/streams/{stream_id}"))
+                    .bearer_auth(token)
+                    .send()
+                    .await,
+                "read a stream",
+            )
+            .await?;
+            if let Some(id) = v["playback"]["hls_url"].as_str().and_then(playback_id) {
+                break (
+                    hls_dir.join(id).join("index.m3u8"),
+                    Some(published.elapsed()),
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!("the API showed no playback URL in time");
+            }
+            tokio::time::sleep(POLL).await;
+        },
+    };
+    loop {
+        if let Ok(text) = tokio::fs::read_to_string(&playlist).await
+            && lists_segment(&text)
+        {
+            return Ok((published.elapsed(), api_ready));
+        }
+        if Instant::now() >= deadline {
+            bail!("{} lists no segment in time", playlist.display());
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// Waits until the machine was less than `limit` percent busy over one second (at most `max_wait`
@@ -695,6 +987,86 @@ impl LevelResult {
     }
 }
 
+/// The goal of CPU-seconds per Gbit ingested with HLS on.
+const HLS_GOAL_CPU_PER_GBIT: f64 = 0.25;
+
+fn render_hls(s: &mut String, levels: &[LevelResult]) {
+    use std::fmt::Write;
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let _ = writeln!(
+        s,
+        "\n### HLS: CPU against the goal, memory per stream, publish → first segment listed\n"
+    );
+    let _ = writeln!(
+        s,
+        "Memory: resident set (`VmRSS`) of Inlet's process / nginx's master and workers, before the \
+         level's load and at the end of the window; per stream = the difference / publishers. First \
+         segment: from `NetStream.Publish.Start` at the client to the playlist on disk listing a \
+         segment, polled every {} ms, for the first publishers of the level (Inlet: after the API \
+         shows `playback.hls_url`, timed in its own column).\n",
+        POLL.as_millis()
+    );
+    let _ = writeln!(
+        s,
+        "| round | publishers | server | CPU-s/Gbit | vs goal {HLS_GOAL_CPU_PER_GBIT} | RSS before MiB | RSS steady MiB | per stream MiB | first segment p50 / max ms (n) | API playback URL p50 / max ms |"
+    );
+    let _ = writeln!(s, "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    for l in levels {
+        let per = (l.rss_steady as f64 - l.rss_before as f64) / 1024.0 / l.publishers as f64;
+        let fs = &l.first_segment;
+        let p50max = |v: &[Duration]| {
+            let mut v = v.to_vec();
+            stats::summarize(&mut v).map_or_else(
+                || "n/a".into(),
+                |x| format!("{} / {}", ms(x.p50), ms(x.max)),
+            )
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.3} | {} | {:.1} | {:.1} | {per:.2} | {} ({}/{}) | {} |",
+            l.round,
+            l.publishers,
+            l.server.label(),
+            l.cpu_per_gbit(),
+            if l.cpu_per_gbit() <= HLS_GOAL_CPU_PER_GBIT {
+                format!(
+                    "met ({:.0} %)",
+                    100.0 * l.cpu_per_gbit() / HLS_GOAL_CPU_PER_GBIT
+                )
+            } else {
+                format!(
+                    "missed ({:.0} %)",
+                    100.0 * l.cpu_per_gbit() / HLS_GOAL_CPU_PER_GBIT
+                )
+            },
+            mib(l.rss_before),
+            mib(l.rss_steady),
+            p50max(&fs.listed),
+            fs.listed.len(),
+            fs.sampled,
+            if l.server == ServerKind::Inlet {
+                p50max(&fs.api_ready)
+            } else {
+                "—".into()
+            },
+        );
+    }
+    for l in levels
+        .iter()
+        .filter(|l| !l.first_segment.failures.is_empty())
+    {
+        let _ = writeln!(
+            s,
+            "\nRound {} {} at {}: {} sampled publishers without a first segment; first: {}",
+            l.round,
+            l.server.label(),
+            l.publishers,
+            l.first_segment.failures.len(),
+            l.first_segment.failures[0]
+        );
+    }
+}
+
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -746,10 +1118,15 @@ fn render(
     );
     let _ = writeln!(
         s,
-        "- Servers: `inlet` all-in-one (RUST_LOG={}, discarding sink (INLET_HLS_ENABLED=false){}, PostgreSQL {pg_version} with \
-         fsync {}); {} with `ngx_rtmp_module`, {} worker processes, `live on`, HLS and record off, no \
+        "- Servers: `inlet` all-in-one (RUST_LOG={}, {}{}, PostgreSQL {pg_version} with \
+         fsync {}); {} with `ngx_rtmp_module`, {} worker processes, `live on`, {}, record off, no \
          authorization, access log off",
         args.inlet_log,
+        if args.hls {
+            "HLS packaging (INLET_HLS_ENABLED=true, INLET_HLS_DIR under the run's directory)"
+        } else {
+            "discarding sink (INLET_HLS_ENABLED=false)"
+        },
         args.inlet_env
             .iter()
             .map(|(k, v)| format!(", {k}={v}"))
@@ -760,7 +1137,12 @@ fn render(
             "on (the all-in-one's private cluster)"
         },
         nginx_version(),
-        args.nginx_workers
+        args.nginx_workers,
+        if args.hls {
+            "`hls on` (`hls_fragment 2s`, `hls_playlist_length 12s`, `hls_path` under the run's directory)"
+        } else {
+            "HLS off"
+        }
     );
     let _ = writeln!(
         s,
@@ -926,6 +1308,10 @@ fn render(
         }
     }
 
+    if args.hls {
+        render_hls(&mut s, levels);
+    }
+
     let _ = writeln!(
         s,
         "\n### Publish accept latency (client: TCP connect start → `NetStream.Publish.Start`, ms)\n"
@@ -1086,5 +1472,24 @@ mod tests {
         let text = "# TYPE inlet_ingest_ingested_bytes counter\ninlet_ingest_ingested_bytes_total 12345\ninlet_ingest_ingested_bytes_totalx 1\n";
         assert_eq!(scalar(text, INGESTED_BYTES), Some(12345.0));
         assert_eq!(scalar(text, "missing"), None);
+    }
+
+    #[test]
+    fn a_playlist_lists_a_segment_once_it_has_a_uri_line() {
+        assert!(!lists_segment(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+        ));
+        assert!(lists_segment(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.000,\nseg-1-0.ts\n"
+        ));
+    }
+
+    #[test]
+    fn playback_id_from_the_hls_url() {
+        assert_eq!(
+            playback_id("http://127.0.0.1:8081/hls/AbC123/index.m3u8"),
+            Some("AbC123")
+        );
+        assert_eq!(playback_id("index.m3u8"), None);
     }
 }
