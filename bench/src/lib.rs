@@ -3,6 +3,7 @@
 //! under test run as child processes. The benchmarks themselves live in `src/bin/`. Nothing here
 //! touches the services' code: they are measured from outside (RTMP, HTTP, `/metrics`, `/proc`).
 
+pub mod api;
 pub mod cpu;
 pub mod flv;
 pub mod prom;

@@ -25,13 +25,12 @@ use inlet_bench::prom::{self, Histogram, Quantile};
 use inlet_bench::stats::{self, Summary, ms};
 use inlet_contract::publish::{AUTHORIZE_PATH, AuthorizeRequest, AuthorizeResponse, ReasonCode};
 use inlet_pgcluster::{Cluster, ClusterOptions};
-use serde_json::{Value, json};
 use tokio::time::Instant;
 
 /// The node secret shared by the in-process API and the clients.
 const NODE_SECRET: &str = "bench-node-secret";
 /// The operator token of the in-process API.
-const ADMIN_TOKEN: &str = "bench-operator-token";
+use inlet_bench::api::{ADMIN_TOKEN, create_streams};
 /// Source address of the valid publishes (TEST-NET-2).
 const VALID_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 /// The API's histogram of its own part of an authorization.
@@ -501,24 +500,7 @@ async fn drive(
         "API on {base}; creating a tenant and {} streams",
         args.streams
     );
-    let tenant: Value = expect_json(
-        setup
-            .post(format!("{base}/admin/v1/tenants"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({
-                "name": "bench",
-                "owner_email": "owner@bench.example",
-                "owner_password": "bench password, not secret",
-            }))
-            .send()
-            .await,
-        "create the tenant",
-    )
-    .await?;
-    let token = tenant["api_token"]["token"]
-        .as_str()
-        .context("the tenant answer has no api_token.token")?
-        .to_string();
+    let (_token, streams) = create_streams(&setup, &base, args.streams).await?;
     // Every accepted authorization claims its stream's live slot (the session is never reported
     // ended here), so lift the tenant's concurrent-live quota out of the way; repeated publishes on
     // a stream then take over its previous session, as a reconnecting encoder does.
@@ -529,25 +511,7 @@ async fn drive(
             .execute(&mut conn)
             .await?;
     }
-    let mut valid = Vec::with_capacity(args.streams);
-    for n in 0..args.streams {
-        let created = expect_json(
-            setup
-                .post(format!("{base}/v1/streams"))
-                .bearer_auth(&token)
-                .json(&json!({ "name": format!("bench-{n}") }))
-                .send()
-                .await,
-            "create a stream",
-        )
-        .await?;
-        valid.push(
-            created["stream_key"]
-                .as_str()
-                .context("the stream answer has no stream_key")?
-                .to_string(),
-        );
-    }
+    let valid: Vec<String> = streams.into_iter().map(|(_, key)| key).collect();
     let wrong_secret = valid
         .iter()
         .map(|k| wrong_secret(k))
@@ -675,19 +639,6 @@ async fn wait_quiet(clients: usize, limit: f64) -> (f64, Duration) {
             eprintln!("{clients} clients: machine {busy:.0} % busy; waiting for < {limit} %");
         }
     }
-}
-
-async fn expect_json(
-    resp: reqwest::Result<reqwest::Response>,
-    what: &str,
-) -> anyhow::Result<Value> {
-    let resp = resp.with_context(|| format!("could not {what}"))?;
-    let status = resp.status();
-    let body = resp.text().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("could not {what}: HTTP {status}: {body}");
-    }
-    serde_json::from_str(&body).with_context(|| format!("could not {what}: the answer is not JSON"))
 }
 
 async fn scrape(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {

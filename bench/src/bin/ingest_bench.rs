@@ -36,10 +36,9 @@ use inlet_bench::prom::{self, Histogram};
 use inlet_bench::publisher::{self, ClientStyle, Load, LoadSpec, Phases, Target};
 use inlet_bench::servers::{self, InletOptions, InletServer, NginxServer};
 use inlet_bench::stats::{self, Summary, ms};
-use serde_json::{Value, json};
 use tokio::time::Instant;
 
-const ADMIN_TOKEN: &str = "bench-operator-token";
+use inlet_bench::api::{ADMIN_TOKEN, create_streams, expect_json};
 
 /// CPU per Gbit ingested and publish accept latency: Inlet against nginx-rtmp.
 #[derive(Parser, Debug)]
@@ -471,67 +470,6 @@ async fn raise_live_quota(
         .context("could not raise the tenants' live-stream quota")?;
     conn.close().await?;
     Ok(())
-}
-
-async fn expect_json(
-    resp: reqwest::Result<reqwest::Response>,
-    what: &str,
-) -> anyhow::Result<Value> {
-    let resp = resp.with_context(|| format!("could not {what}"))?;
-    let status = resp.status();
-    let body = resp.text().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("could not {what}: HTTP {status}: {body}");
-    }
-    serde_json::from_str(&body).with_context(|| format!("could not {what}: the answer is not JSON"))
-}
-
-/// Creates a tenant and `n` streams over the public API; returns the tenant's API token and the
-/// streams' ids and keys.
-async fn create_streams(
-    http: &reqwest::Client,
-    api: &str,
-    n: usize,
-) -> anyhow::Result<(String, Vec<(String, String)>)> {
-    let tenant = expect_json(
-        http.post(format!("{api}/admin/v1/tenants"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({
-                "name": "bench",
-                "owner_email": "owner@bench.example",
-                "owner_password": "bench password, not secret",
-            }))
-            .send()
-            .await,
-        "create the tenant",
-    )
-    .await?;
-    let token = tenant["api_token"]["token"]
-        .as_str()
-        .context("the tenant answer has no api_token.token")?
-        .to_string();
-    let mut keys = Vec::with_capacity(n);
-    for i in 0..n {
-        let created = expect_json(
-            http.post(format!("{api}/v1/streams"))
-                .bearer_auth(&token)
-                .json(&json!({ "name": format!("bench-{i}") }))
-                .send()
-                .await,
-            "create a stream",
-        )
-        .await?;
-        let id = created["stream"]["id"]
-            .as_str()
-            .context("the stream answer has no stream.id")?
-            .to_string();
-        let key = created["stream_key"]
-            .as_str()
-            .context("the stream answer has no stream_key")?
-            .to_string();
-        keys.push((id, key));
-    }
-    Ok((token, keys))
 }
 
 fn target(
