@@ -87,6 +87,13 @@ pub struct Allow {
     pub reconnect_window_seconds: u32,
     pub max_continuous_duration_seconds: u32,
     pub recording: bool,
+    /// The publish continues a session whose publisher dropped within the reconnect window:
+    /// `session_id` is that session's, and the HLS output continues after a discontinuity.
+    #[serde(default)]
+    pub resumed: bool,
+    /// When the session started (its first connection), for `max_continuous_duration_seconds`.
+    #[serde(default)]
+    pub session_started_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -8,18 +8,80 @@ use uuid::Uuid;
 /// Path of the session-events call, under the API's base URL.
 pub const SESSION_EVENTS_PATH: &str = "/internal/v1/sessions/events";
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SessionEventKind {
-    /// The publish was accepted and media may flow.
-    Connected,
+    /// The publish was accepted and media may flow. `resumed`: a publisher came back within the
+    /// stream's reconnect window and continues this session (same session id and playback URL).
+    Connected {
+        #[serde(default)]
+        resumed: bool,
+    },
+    /// The first audio or video frame of this connection arrived.
+    FirstFrame,
     /// The first segment and playlist are on disk; viewers can play `hls_url`.
     HlsReady { hls_url: String },
-    /// The session is over, with why (`publisher_left`, `network_error`, `shutdown`, ...).
+    /// Measured figures of the feed, every few seconds while live.
+    Health(Health),
+    /// The feed broke one of the stream's limits.
+    LimitsViolation(Violation),
+    /// The publisher's connection ended (`reason` as for `ended`), but the session waits
+    /// `reconnect_window_seconds` for it to come back before it ends.
+    Disconnected { reason: String },
+    /// The session is over, with why (`publisher_left`, `network_error`, `limits_violation`,
+    /// `max_duration`, `shutdown`, `kicked:<reason>`, `reconnect_window_elapsed`, ...).
     Ended { reason: String },
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// Figures measured by the ingest over its sliding window (default 5 s).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Health {
+    /// Audio + video bitrate over the window, kbit/s (from the media timestamps).
+    pub bitrate_kbps: u32,
+    /// Video frames per second over the window.
+    pub fps: f64,
+    /// The last interval between two keyframes, ms.
+    pub keyframe_interval_ms: Option<u32>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// `h264`, `hevc`, `av1`, ... as in `limits.video_codecs`.
+    pub video_codec: Option<String>,
+    /// `aac`, `mp3`, `opus`, ... as in `limits.audio_codecs`.
+    pub audio_codec: Option<String>,
+    /// Media bytes received in this session (all its connections).
+    pub bytes: u64,
+    /// How far the media clock ran ahead of (positive) or behind (negative) the wall clock since the
+    /// connection's first frame, ms: an encoder that cannot keep up drifts negative.
+    pub skew_ms: i64,
+}
+
+/// What happens to a session that broke a limit.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ViolationAction {
+    /// The session was closed (`on_violation: reject`).
+    Rejected,
+    /// The session continues with a warning (`on_violation: flag`).
+    Flagged,
+}
+
+/// A broken limit: which one, the configured and the measured value, and the sentence the encoder
+/// was told.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Violation {
+    /// `max_bitrate_kbps`, `max_keyframe_interval_ms`, `max_width`, `max_height`, `max_fps`,
+    /// `video_codecs`, `audio_codecs`.
+    pub limit: String,
+    /// The configured value, as text (`720`, `4000`, `h264`).
+    pub configured: String,
+    /// The measured value, as text (`1080`, `10000`, `hevc`).
+    pub measured: String,
+    /// e.g. "keyframe interval 10.0 s exceeds the limit of 4.0 s".
+    pub description: String,
+    pub action: ViolationAction,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SessionEvent {
     pub session_id: Uuid,
     pub stream_id: Uuid,
@@ -31,7 +93,7 @@ pub struct SessionEvent {
 }
 
 /// The body of `POST /internal/v1/sessions/events`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SessionEvents {
     pub events: Vec<SessionEvent>,
@@ -47,6 +109,9 @@ pub struct LiveSession {
     pub stream_id: Uuid,
     pub tenant_id: Uuid,
     pub key_id: Option<String>,
+    /// The publisher is gone and the session waits for it within its reconnect window.
+    #[serde(default)]
+    pub reconnecting: bool,
 }
 
 /// `POST /internal/v1/nodes/heartbeat`: the node is alive and these sessions are live on it.

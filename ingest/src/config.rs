@@ -77,6 +77,10 @@ pub struct IngestConfig {
     /// (`hls_dispose`).
     #[arg(long, env = "INLET_HLS_DISPOSE_SECS", default_value_t = 120)]
     pub hls_dispose_secs: u64,
+    /// How often a live session's measured figures (bitrate, fps, keyframe interval, resolution)
+    /// are reported to the API, seconds.
+    #[arg(long, env = "INLET_HEALTH_INTERVAL_SECS", default_value_t = 5)]
+    pub health_interval_secs: u64,
     /// Directory for the generated development certificate when INLET_TLS_CERT is unset.
     #[arg(long, env = "INLET_TLS_DEV_DIR", default_value = "./data/tls")]
     pub tls_dev_dir: PathBuf,

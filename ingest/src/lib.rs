@@ -5,6 +5,7 @@
 pub mod config;
 pub mod hls;
 pub mod media;
+pub mod policy;
 pub mod rtmp;
 pub mod server;
 

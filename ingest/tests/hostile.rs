@@ -1236,8 +1236,9 @@ async fn amf0_decoding_is_bounded() {
     );
 }
 
-/// An Enhanced RTMP HEVC (`hvc1`) sequence header: HLS here carries H.264, so the publish is ended
-/// cleanly with a reason naming the codec, and the session ends as `limits_violation`.
+/// An Enhanced RTMP HEVC (`hvc1`) sequence header against the default `video_codecs: ["h264"]`: the
+/// publish is ended cleanly with a reason naming the codec, and the session ends as
+/// `limits_violation`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_video_codec_hls_cannot_carry_is_refused_naming_it() {
     let stack = Stack::start().await;
@@ -1252,8 +1253,8 @@ async fn a_video_codec_hls_cannot_carry_is_refused_naming_it() {
     // [IsExHeader | FrameType 1 | PacketType 0 (SequenceStart)] 'hvc1' + a config record stub.
     let header = [0x90, b'h', b'v', b'c', b'1', 1, 2, 3, 4];
     send(&mut s, &message(6, 9, 1, &header)).await;
-    let said = read_until(&mut s, b"cannot be packaged", "codec refusal").await;
-    assert!(String::from_utf8_lossy(&said).contains("Video codec hevc"));
+    let said = read_until(&mut s, b"is not allowed", "codec refusal").await;
+    assert!(String::from_utf8_lossy(&said).contains("video codec hevc is not allowed"));
     closed_by_server(&mut s, PROMPT, "hevc publisher").await;
     await_count(
         &stack,

@@ -26,6 +26,8 @@ pub struct HlsSink {
     on_ready: Option<OnReady>,
     on_end: Option<OnEnd>,
     failed: bool,
+    /// Counts segments written (the node's metric).
+    segments: Option<prometheus_client::metrics::counter::Counter>,
 }
 
 /// Writes `bytes` to `dir/name` via a temporary file and a rename.
@@ -58,7 +60,14 @@ impl HlsSink {
             on_ready: Some(on_ready),
             on_end: Some(on_end),
             failed: false,
+            segments: None,
         })
+    }
+
+    /// Counts every segment written in `counter`.
+    pub fn counting(mut self, counter: prometheus_client::metrics::counter::Counter) -> HlsSink {
+        self.segments = Some(counter);
+        self
     }
 
     fn apply(&mut self) {
@@ -76,6 +85,9 @@ impl HlsSink {
             };
             match result {
                 Ok(()) => {
+                    if let (Output::Segment { .. }, Some(c)) = (&o, &self.segments) {
+                        c.inc();
+                    }
                     if matches!(o, Output::Playlist(_))
                         && let Some(ready) = self.on_ready.take()
                     {
@@ -99,6 +111,11 @@ impl MediaSink for HlsSink {
         if !self.out.is_empty() {
             self.apply();
         }
+    }
+
+    fn resume(&mut self) {
+        self.segmenter.discontinuity(&mut self.out);
+        self.apply();
     }
 
     fn end(&mut self, reason: &str) {

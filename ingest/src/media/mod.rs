@@ -143,6 +143,8 @@ fn classify_audio(d: &[u8]) -> (Codec, bool, bool) {
 /// Receives the frames of one publish session, in order.
 pub trait MediaSink: Send {
     fn frame(&mut self, frame: MediaFrame);
+    /// A publisher reconnected and continues the session: its timeline starts over.
+    fn resume(&mut self) {}
     /// The session ended (publisher left, error, refusal after start, shutdown).
     fn end(&mut self, reason: &str);
 }

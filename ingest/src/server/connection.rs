@@ -6,15 +6,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use inlet_contract::limits::OnViolation;
 use inlet_contract::publish::{AuthorizeResponse, ReasonCode};
-use inlet_contract::session::SessionEventKind;
+use inlet_contract::session::{SessionEventKind, Violation, ViolationAction};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
-use super::Shared;
 use super::authorizer::PublishRequest;
-use super::heartbeat::Cut;
-use crate::media::{Codec, FrameKind, MediaSink};
+use super::sessions::{Attached, Cut};
+use super::{Shared, SinkContext};
+use crate::media::{Codec, FrameKind, MediaFrame};
+use crate::policy::{Breach, Policy};
 use crate::rtmp::{Event, Session};
 
 /// Read buffer per connection.
@@ -53,12 +55,20 @@ struct Conn<S> {
     started: Instant,
     app: String,
     query: Option<String>,
-    sink: Option<Box<dyn MediaSink>>,
-    /// The accepted publish, for session reports.
-    allow: Option<inlet_contract::publish::Allow>,
+    /// The accepted session this connection feeds.
+    attached: Option<Attached>,
     /// Cuts the API asks for (via the heartbeat), once live.
     cuts: Option<tokio::sync::mpsc::UnboundedReceiver<Cut>>,
+    /// The stream's limits, measured on this connection's feed.
+    policy: Option<Policy>,
     live: bool,
+    /// When the publish was accepted.
+    accepted_at: Option<Instant>,
+    /// Wall clock and media time of the first audio/video frame.
+    first_frame: Option<(Instant, u64)>,
+    next_health: Option<Instant>,
+    /// `max_continuous_duration_seconds` ends the session at this time.
+    ends_at: Option<Instant>,
     /// When the publisher ended its publish; the connection lingers briefly for its last commands.
     unpublished: Option<Instant>,
 }
@@ -93,10 +103,14 @@ pub async fn serve<S>(
         started: Instant::now(),
         app: String::new(),
         query: None,
-        sink: None,
-        allow: None,
+        attached: None,
         cuts: None,
+        policy: None,
         live: false,
+        accepted_at: None,
+        first_frame: None,
+        next_health: None,
+        ends_at: None,
         unpublished: None,
     };
     let outcome = conn.run(&mut shutdown).await;
@@ -154,23 +168,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
-    /// Ends the media side of the session (sink and live gauge), once.
+    /// Ends this connection's part of the session (live gauge, sink, reports), once. A publisher
+    /// that left or dropped parks the session for its reconnect window; a cut, a broken limit, the
+    /// duration limit or a shutdown end it.
     fn end_media(&mut self, reason: &str) {
         if self.live {
             self.live = false;
             self.shared.metrics.live_sessions.dec();
         }
-        if let Some(mut sink) = self.sink.take() {
-            sink.end(reason);
-        }
-        if let Some(allow) = self.allow.take() {
-            self.shared.registry.deregister(allow.session_id);
-            self.shared.reporter.report(
-                &allow,
-                SessionEventKind::Ended {
-                    reason: reason.to_string(),
-                },
-            );
+        if let Some(a) = self.attached.take() {
+            let park = reconnectable(reason) && a.allow.reconnect_window_seconds > 0;
+            self.shared.sessions.detach(&a, reason, park);
         }
     }
 
@@ -192,6 +200,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let mut buf = vec![0u8; READ_BUF];
         loop {
             let deadline = tokio::time::Instant::from_std(self.read_deadline());
+            let timer = self.next_timer();
             let n = tokio::select! {
                 r = tokio::time::timeout_at(deadline, self.stream.read(&mut buf)) => match r {
                     Err(_) => {
@@ -222,6 +231,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     self.goodbye("NetStream.Publish.BadName", &cut.description, &mut buf).await;
                     self.end_media(&cut.reason);
                     return closed("kicked", cut.reason);
+                }
+                () = sleep_until(timer), if self.live => {
+                    if let Some(end) = self.on_timer(&mut buf).await {
+                        return end;
+                    }
+                    continue;
                 }
             };
             if self.live {
@@ -260,6 +275,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 None
             }
             Event::Frame(f) => {
+                if let Some(end) = self.police(&f).await {
+                    return Some(end);
+                }
                 // HLS here carries H.264: another video codec is refused cleanly at its first header
                 // rather than packaged as a playlist without video.
                 if self.shared.config.hls_enabled
@@ -277,9 +295,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     self.end_media("limits_violation");
                     return Some(closed("limits_violation", format!("video codec {name}")));
                 }
-                if let Some(sink) = self.sink.as_mut() {
-                    sink.frame(f);
-                }
+                self.feed(f);
                 None
             }
             Event::Unpublish => {
@@ -343,12 +359,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 self.live = true;
                 tracing::info!(client = %self.peer, tls = self.tls, stream = %allow.stream_id, session = %allow.session_id,
                     key_id = ?allow.key_id, "publish accepted");
-                self.shared
-                    .reporter
-                    .report(&allow, SessionEventKind::Connected);
-                self.sink = Some(self.shared.sinks.open(&allow, &self.shared.reporter));
-                self.cuts = Some(self.shared.registry.register(&allow));
-                self.allow = Some(allow);
+                self.shared.reporter.report(
+                    &allow,
+                    SessionEventKind::Connected {
+                        resumed: allow.resumed,
+                    },
+                );
+                let now = Instant::now();
+                self.accepted_at = Some(now);
+                self.next_health =
+                    Some(now + Duration::from_secs(self.shared.config.health_interval_secs.max(1)));
+                self.ends_at = duration_deadline(&allow, now);
+                self.policy = Some(Policy::new(allow.limits.clone()));
+                let (sinks, ctx) = (
+                    self.shared.sinks.clone(),
+                    SinkContext {
+                        reporter: &self.shared.reporter,
+                        metrics: &self.shared.metrics,
+                    },
+                );
+                let (attached, cuts) = self
+                    .shared
+                    .sessions
+                    .attach(&allow, || sinks.open(&allow, &ctx));
+                if attached.continued {
+                    tracing::info!(session = %allow.session_id, "publisher reconnected; the session continues");
+                }
+                self.attached = Some(attached);
+                self.cuts = Some(cuts);
                 None
             }
             AuthorizeResponse::Deny(deny) => {
@@ -367,6 +405,204 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 }
 
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// Hands a frame to the session's sink, unless a newer connection took the session over.
+    fn feed(&mut self, f: MediaFrame) {
+        let Some(a) = self.attached.as_ref() else {
+            return;
+        };
+        if !a.current() {
+            return;
+        }
+        if f.kind != FrameKind::Metadata && self.first_frame.is_none() {
+            self.first_frame = Some((Instant::now(), u64::from(f.timestamp)));
+            if let Some(at) = self.accepted_at {
+                self.shared
+                    .metrics
+                    .time_to_first_frame
+                    .observe(at.elapsed().as_secs_f64());
+            }
+            self.shared
+                .reporter
+                .report(&a.allow, SessionEventKind::FirstFrame);
+        }
+        a.add_bytes(f.data.len() as u64);
+        a.sink.lock().unwrap_or_else(|p| p.into_inner()).frame(f);
+    }
+
+    /// Measures a frame against the stream's limits; a broken limit is reported, and with
+    /// `on_violation: reject` the publisher is told which limit and the session ends.
+    async fn police(&mut self, f: &MediaFrame) -> Option<Closed> {
+        let policy = self.policy.as_mut()?;
+        let breaches = policy.frame(f);
+        if breaches.is_empty() {
+            return None;
+        }
+        let reject = policy.limits().on_violation == OnViolation::Reject;
+        let action = if reject {
+            ViolationAction::Rejected
+        } else {
+            ViolationAction::Flagged
+        };
+        let first = breaches[0].clone();
+        for b in breaches {
+            self.report_breach(b, action);
+        }
+        if !reject {
+            return None;
+        }
+        let description = format!(
+            "Stream limit exceeded: {}. {}",
+            first.description,
+            fix_hint(first.limit)
+        );
+        let mut scratch = vec![0u8; 16 * 1024];
+        self.goodbye("NetStream.Publish.Rejected", &description, &mut scratch)
+            .await;
+        self.end_media("limits_violation");
+        Some(closed("limits_violation", first.description))
+    }
+
+    fn report_breach(&self, b: Breach, action: ViolationAction) {
+        let action_name = match action {
+            ViolationAction::Rejected => "rejected",
+            ViolationAction::Flagged => "flagged",
+        };
+        self.shared
+            .metrics
+            .limits_violations
+            .get_or_create(&super::metrics::ViolationLabels {
+                limit: b.limit.to_string(),
+                action: action_name.to_string(),
+            })
+            .inc();
+        if let Some(a) = self.attached.as_ref() {
+            tracing::warn!(session = %a.allow.session_id, stream = %a.allow.stream_id, limit = b.limit,
+                configured = %b.configured, measured = %b.measured, action = action_name, "stream limit exceeded");
+            self.shared.reporter.report(
+                &a.allow,
+                SessionEventKind::LimitsViolation(Violation {
+                    limit: b.limit.to_string(),
+                    configured: b.configured,
+                    measured: b.measured,
+                    description: b.description,
+                    action,
+                }),
+            );
+        }
+    }
+
+    /// The next health report or the duration limit, whichever comes first.
+    fn next_timer(&self) -> tokio::time::Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let next = [self.next_health, self.ends_at]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(far);
+        tokio::time::Instant::from_std(next)
+    }
+
+    async fn on_timer(&mut self, buf: &mut [u8]) -> Option<Closed> {
+        let now = Instant::now();
+        if self.ends_at.is_some_and(|at| at <= now) {
+            let secs = self
+                .attached
+                .as_ref()
+                .map(|a| a.allow.max_continuous_duration_seconds)
+                .unwrap_or(0);
+            let description = format!(
+                "This session reached the stream's maximum continuous duration ({}); start a new publish to continue.",
+                human_duration(secs)
+            );
+            self.goodbye("NetStream.Publish.Rejected", &description, buf)
+                .await;
+            self.end_media("max_duration");
+            return Some(closed("max_duration", description));
+        }
+        if self.next_health.is_some_and(|at| at <= now) {
+            let every = Duration::from_secs(self.shared.config.health_interval_secs.max(1));
+            self.next_health = Some(now + every);
+            self.report_health();
+        }
+        None
+    }
+
+    fn report_health(&self) {
+        let (Some(policy), Some(a)) = (self.policy.as_ref(), self.attached.as_ref()) else {
+            return;
+        };
+        if !a.current() {
+            return;
+        }
+        let skew_ms = match (self.first_frame, policy.media_ms()) {
+            (Some((wall, media0)), Some(media)) => {
+                (media.saturating_sub(media0)) as i64 - wall.elapsed().as_millis() as i64
+            }
+            _ => 0,
+        };
+        let health = policy.health(a.bytes(), skew_ms);
+        let m = &self.shared.metrics;
+        m.session_bitrate.observe(f64::from(health.bitrate_kbps));
+        if let Some(k) = health.keyframe_interval_ms {
+            m.keyframe_interval.observe(f64::from(k) / 1000.0);
+        }
+        self.shared
+            .reporter
+            .report(&a.allow, SessionEventKind::Health(health));
+    }
+}
+
+/// Whether a session whose connection ended this way waits for its publisher to come back.
+fn reconnectable(reason: &str) -> bool {
+    matches!(
+        reason,
+        "publisher_left" | "network_error" | "idle_timeout" | "write_timeout" | "peer_closed"
+    )
+}
+
+/// When `max_continuous_duration_seconds` ends the session (counted from its first connection).
+fn duration_deadline(allow: &inlet_contract::publish::Allow, now: Instant) -> Option<Instant> {
+    let max = u64::from(allow.max_continuous_duration_seconds);
+    if max == 0 {
+        return None;
+    }
+    let ran = allow
+        .session_started_at
+        .map(|t| (chrono::Utc::now() - t).num_milliseconds().max(0) as u64)
+        .unwrap_or(0);
+    Some(now + Duration::from_millis((max * 1000).saturating_sub(ran)))
+}
+
+fn human_duration(secs: u32) -> String {
+    match secs {
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// What the encoder operator can change to stay within a limit.
+fn fix_hint(limit: &str) -> &'static str {
+    match limit {
+        "max_bitrate_kbps" => {
+            "Lower the encoder's bitrate (OBS: Settings → Output → Video Bitrate), or raise the stream's limits.max_bitrate_kbps."
+        }
+        "max_keyframe_interval_ms" => {
+            "Set the keyframe interval to 2 s (OBS: Settings → Output → Keyframe Interval; ffmpeg: -g at twice the frame rate)."
+        }
+        "max_width" | "max_height" => {
+            "Lower the output resolution (OBS: Settings → Video → Output (Scaled) Resolution)."
+        }
+        "max_fps" => "Lower the frame rate (OBS: Settings → Video → Common FPS Values).",
+        "video_codecs" => {
+            "Publish H.264 (OBS: Settings → Output → Video Encoder: x264 or another H.264 encoder)."
+        }
+        "audio_codecs" => "Publish AAC audio (OBS: Settings → Output → Audio Encoder: AAC).",
+        _ => "See the stream's limits in the dashboard.",
+    }
+}
+
 /// Asks the kernel to acknowledge at once instead of delaying the ACK.
 fn quickack(fd: std::os::fd::RawFd) {
     let on: libc::c_int = 1;
@@ -381,6 +617,10 @@ fn quickack(fd: std::os::fd::RawFd) {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
     }
+}
+
+async fn sleep_until(at: tokio::time::Instant) {
+    tokio::time::sleep_until(at).await
 }
 
 /// The next cut for a live session; never resolves before one exists.

@@ -14,6 +14,12 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ViolationLabels {
+    pub limit: String,
+    pub action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: String,
 }
@@ -30,6 +36,20 @@ pub struct IngestMetrics {
     pub accept_latency: Histogram,
     /// Authorize round trip to the API.
     pub authorize_latency: Histogram,
+    /// Publish accepted → first audio/video frame.
+    pub time_to_first_frame: Histogram,
+    /// Publish accepted → first playlist on disk.
+    pub time_to_hls_ready: Histogram,
+    /// Per-session bitrate, observed at every health report (kbit/s).
+    pub session_bitrate: Histogram,
+    /// Measured keyframe intervals, observed at every health report.
+    pub keyframe_interval: Histogram,
+    /// Publishes that continued a session (reconnect within the window, or takeover).
+    pub reconnects: Counter,
+    pub hls_segments: Counter,
+    pub limits_violations: Family<ViolationLabels, Counter>,
+    /// Sessions parked, waiting for their publisher to reconnect.
+    pub reconnecting_sessions: Gauge,
 }
 
 impl Default for IngestMetrics {
@@ -86,7 +106,62 @@ impl Default for IngestMetrics {
             "Authorize round trip to the API",
             authorize_latency.clone(),
         );
+        let slow = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0];
+        let time_to_first_frame = Histogram::new(slow);
+        registry.register(
+            "time_to_first_frame_seconds",
+            "Publish accepted to the first audio or video frame",
+            time_to_first_frame.clone(),
+        );
+        let time_to_hls_ready = Histogram::new(slow);
+        registry.register(
+            "time_to_hls_ready_seconds",
+            "Publish accepted to the first HLS playlist on disk",
+            time_to_hls_ready.clone(),
+        );
+        let session_bitrate = Histogram::new([
+            250.0, 500.0, 1000.0, 2000.0, 3000.0, 4500.0, 6000.0, 8000.0, 12000.0, 20000.0,
+        ]);
+        registry.register(
+            "session_bitrate_kbps",
+            "Per-session bitrate over the sliding window, observed at every health report",
+            session_bitrate.clone(),
+        );
+        let keyframe_interval = Histogram::new([0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 8.0, 10.0, 20.0]);
+        registry.register(
+            "keyframe_interval_seconds",
+            "Measured keyframe interval, observed at every health report",
+            keyframe_interval.clone(),
+        );
+        let reconnects = Counter::default();
+        registry.register(
+            "reconnects",
+            "Publishes that continued a session (reconnect within the window or takeover)",
+            reconnects.clone(),
+        );
+        let hls_segments = Counter::default();
+        registry.register("hls_segments", "HLS segments written", hls_segments.clone());
+        let limits_violations = Family::<ViolationLabels, Counter>::default();
+        registry.register(
+            "limits_violations",
+            "Stream limits broken, by limit and action (rejected or flagged)",
+            limits_violations.clone(),
+        );
+        let reconnecting_sessions = Gauge::default();
+        registry.register(
+            "reconnecting_sessions",
+            "Sessions waiting for their publisher within the reconnect window",
+            reconnecting_sessions.clone(),
+        );
         IngestMetrics {
+            time_to_first_frame,
+            time_to_hls_ready,
+            session_bitrate,
+            keyframe_interval,
+            reconnects,
+            hls_segments,
+            limits_violations,
+            reconnecting_sessions,
             registry,
             connections,
             connections_refused,

@@ -8,6 +8,7 @@ pub mod heartbeat;
 pub mod http;
 pub mod metrics;
 pub mod reporter;
+pub mod sessions;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -32,16 +33,22 @@ use inlet_contract::session::SessionEventKind;
 use metrics::IngestMetrics;
 use reporter::Reporter;
 
+/// What a sink may report through: session events and the node's metrics.
+pub struct SinkContext<'a> {
+    pub reporter: &'a Reporter,
+    pub metrics: &'a Arc<IngestMetrics>,
+}
+
 /// Opens the sink of an accepted publish (the HLS packager; a counter in tests and benchmarks).
 pub trait SinkFactory: Send + Sync {
-    fn open(&self, allow: &Allow, reporter: &Reporter) -> Box<dyn MediaSink>;
+    fn open(&self, allow: &Allow, ctx: &SinkContext<'_>) -> Box<dyn MediaSink>;
 }
 
 /// Discards frames (benchmarks of the RTMP path alone).
 pub struct DiscardSinks;
 
 impl SinkFactory for DiscardSinks {
-    fn open(&self, _allow: &Allow, _reporter: &Reporter) -> Box<dyn MediaSink> {
+    fn open(&self, _allow: &Allow, _ctx: &SinkContext<'_>) -> Box<dyn MediaSink> {
         Box::new(CountingSink::default())
     }
 }
@@ -71,7 +78,7 @@ impl HlsSinks {
 }
 
 impl SinkFactory for HlsSinks {
-    fn open(&self, allow: &Allow, reporter: &Reporter) -> Box<dyn MediaSink> {
+    fn open(&self, allow: &Allow, ctx: &SinkContext<'_>) -> Box<dyn MediaSink> {
         let dir = self.dir.join(&allow.playback_id);
         let url = format!(
             "{}/hls/{}/{}",
@@ -79,8 +86,12 @@ impl SinkFactory for HlsSinks {
             allow.playback_id,
             hls::sink::PLAYLIST
         );
-        let (ready_reporter, ready_allow) = (reporter.clone(), allow.clone());
+        let (ready_reporter, ready_allow) = (ctx.reporter.clone(), allow.clone());
+        let (ready_metrics, opened) = (ctx.metrics.clone(), std::time::Instant::now());
         let on_ready = Box::new(move || {
+            ready_metrics
+                .time_to_hls_ready
+                .observe(opened.elapsed().as_secs_f64());
             ready_reporter.report(&ready_allow, SessionEventKind::HlsReady { hls_url: url });
         });
         // The session id's random tail names this session's segments and marks the directory as its.
@@ -99,7 +110,7 @@ impl SinkFactory for HlsSinks {
             }
         });
         match HlsSink::new(dir, self.settings, prefix, on_ready, on_end) {
-            Ok(sink) => Box::new(sink),
+            Ok(sink) => Box::new(sink.counting(ctx.metrics.hls_segments.clone())),
             Err(e) => {
                 tracing::error!(error = %e, playback_id = %allow.playback_id, "cannot create the HLS directory; frames are discarded");
                 Box::new(CountingSink::default())
@@ -144,7 +155,7 @@ pub struct Shared {
     pub session_limits: SessionLimits,
     pub api: ApiClient,
     pub reporter: Reporter,
-    pub registry: Arc<heartbeat::Registry>,
+    pub sessions: Arc<sessions::Sessions>,
     pub sinks: Arc<dyn SinkFactory>,
     pub metrics: Arc<IngestMetrics>,
     counts: Mutex<Counts>,
@@ -248,14 +259,15 @@ impl Ingest {
             },
             ..SessionLimits::default()
         };
+        let metrics = Arc::new(IngestMetrics::default());
         let shared = Arc::new(Shared {
             config,
             session_limits,
             api,
+            sessions: Arc::new(sessions::Sessions::new(reporter.clone(), metrics.clone())),
             reporter,
-            registry: Arc::new(heartbeat::Registry::default()),
             sinks,
-            metrics: Arc::new(IngestMetrics::default()),
+            metrics,
             counts: Mutex::new(Counts::default()),
         });
         Ok(Ingest {
@@ -284,7 +296,7 @@ impl Ingest {
         let mut tasks = JoinSet::new();
         let shared = self.shared.clone();
         tasks.spawn(heartbeat::run(
-            shared.registry.clone(),
+            shared.sessions.clone(),
             shared.api.http(),
             shared.config.api_url.clone(),
             self.node_secret.clone(),
@@ -314,6 +326,8 @@ impl Ingest {
             });
         }
         while tasks.join_next().await.is_some() {}
+        // Sessions waiting for a reconnect end with the process.
+        shared.sessions.end_parked("shutdown");
         // The connections reported their `ended`; let those reach the API before the process exits.
         if !shared.reporter.drained(Duration::from_secs(3)).await {
             tracing::warn!("some session events could not be delivered before shutdown");

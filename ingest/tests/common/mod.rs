@@ -12,8 +12,7 @@ use std::time::Duration;
 use inlet_contract::publish::Allow;
 use inlet_ingest::IngestConfig;
 use inlet_ingest::media::{CountingSink, MediaFrame, MediaSink};
-use inlet_ingest::server::reporter::Reporter;
-use inlet_ingest::server::{HlsSinks, Ingest, SinkFactory};
+use inlet_ingest::server::{HlsSinks, Ingest, SinkContext, SinkFactory};
 use inlet_testsupport::TestDb;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -39,7 +38,7 @@ impl MediaSink for Recording {
 }
 
 impl SinkFactory for RecordingSinks {
-    fn open(&self, _allow: &Allow, _reporter: &Reporter) -> Box<dyn MediaSink> {
+    fn open(&self, _allow: &Allow, _ctx: &SinkContext<'_>) -> Box<dyn MediaSink> {
         let s = Arc::new(Mutex::new(CountingSink::default()));
         self.sessions.lock().expect("sessions").push(s.clone());
         Box::new(Recording(s))
