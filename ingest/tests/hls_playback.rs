@@ -1,7 +1,7 @@
 //! HLS end to end with real players: ffmpeg publishes 10 s of 720p30 with a 2 s GOP; the API shows
 //! the stream live with `playback.hls_url`; ffprobe sees H.264 + AAC at 1280x720; ffmpeg decodes the
 //! playlist with no error; every segment's TS packets keep their continuity counters; after the
-//! publisher leaves the playlist ends and the stream is idle again.
+//! publisher leaves (with no reconnect window) the playlist ends and the stream is idle again.
 
 mod common;
 
@@ -49,6 +49,16 @@ fn continuity_errors(ts: &[u8], last: &mut HashMap<u16, u8>) -> (usize, usize) {
 async fn published_stream_plays_as_hls_in_ffprobe_and_ffmpeg() {
     let stack = Stack::start_hls(|_| {}).await;
     let (token, stream_id, key) = stack.stream().await;
+    // The playlist ends when the publisher leaves, not after a reconnect window (reconnect.rs).
+    let patched = stack
+        .http
+        .patch(format!("{}/v1/streams/{stream_id}", stack.api))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"reconnect_window_seconds": 0}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patched.status(), 200);
     let url = stack.rtmp_url("live", &key);
     let publish_started = Instant::now();
     let publisher = tokio::spawn(async move {

@@ -6,52 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Stack, ffmpeg_publish};
-use serde_json::{Value, json};
-
-struct Owner<'a> {
-    stack: &'a Stack,
-    token: String,
-    stream: String,
-    key: String,
-}
-
-impl Owner<'_> {
-    async fn new(stack: &Stack) -> Owner<'_> {
-        let (token, stream, key) = stack.stream().await;
-        Owner {
-            stack,
-            token,
-            stream,
-            key,
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .stack
-            .http
-            .request(method, format!("{}{path}", self.stack.api))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("send");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn stream_status(&self) -> String {
-        let (_, v) = self
-            .call(
-                reqwest::Method::GET,
-                &format!("/v1/streams/{}", self.stream),
-                None,
-            )
-            .await;
-        v["status"].as_str().unwrap_or("").to_string()
-    }
-}
+use common::{Owner, Stack, ffmpeg_publish};
+use serde_json::json;
 
 /// Starts a long ffmpeg publish in the background.
 fn publish(stack: &Stack, key: &str, secs: u32) -> tokio::task::JoinHandle<std::process::Output> {
@@ -206,6 +162,9 @@ async fn deleting_the_stream_cuts_the_publisher() {
 async fn one_live_publisher_per_stream_takeover_by_the_same_key_and_tenant_quota() {
     let stack = Stack::start().await;
     let o = Owner::new(&stack).await;
+    // Without a reconnect window a takeover starts a new session (with one, it continues the
+    // session: reconnect.rs).
+    o.patch(json!({"reconnect_window_seconds": 0})).await;
     let first = publish(&stack, &o.key, 30);
     wait_sessions(&stack, 1).await;
 

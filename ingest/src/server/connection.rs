@@ -173,6 +173,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// duration limit or a shutdown end it.
     fn end_media(&mut self, reason: &str) {
         if self.live {
+            // The last figures of this connection, so even a short publish has them.
+            self.report_health();
             self.live = false;
             self.shared.metrics.live_sessions.dec();
         }

@@ -107,6 +107,92 @@ pub mod tempdir {
     }
 }
 
+/// A tenant with one stream, calling the API with its token.
+pub struct Owner<'a> {
+    pub stack: &'a Stack,
+    pub token: String,
+    pub stream: String,
+    pub key: String,
+}
+
+impl Owner<'_> {
+    pub async fn new(stack: &Stack) -> Owner<'_> {
+        let (token, stream, key) = stack.stream().await;
+        Owner {
+            stack,
+            token,
+            stream,
+            key,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .stack
+            .http
+            .request(method, format!("{}{path}", self.stack.api))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET /v1/streams/{id}`.
+    pub async fn get_stream(&self) -> Value {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/v1/streams/{}", self.stream),
+            None,
+        )
+        .await
+        .1
+    }
+
+    /// `PATCH /v1/streams/{id}` with `body`, asserting 200.
+    pub async fn patch(&self, body: Value) {
+        let (status, v) = self
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/v1/streams/{}", self.stream),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+    }
+
+    /// The stream's sessions, newest first (`GET /v1/streams/{id}/sessions`).
+    pub async fn sessions(&self) -> Vec<Value> {
+        let (status, v) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/streams/{}/sessions", self.stream),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        v["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn stream_status(&self) -> String {
+        let (_, v) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/streams/{}", self.stream),
+                None,
+            )
+            .await;
+        v["status"].as_str().unwrap_or("").to_string()
+    }
+}
+
 impl Stack {
     pub async fn start() -> Stack {
         Self::start_with(|_| {}).await
@@ -289,9 +375,26 @@ pub fn have(program: &str) -> bool {
 
 /// Publishes `seconds` of a 640x360 test pattern with a sine tone using ffmpeg's native RTMP.
 pub async fn ffmpeg_publish(url: &str, seconds: u32) -> Output {
+    ffmpeg_publish_with(url, seconds, "640x360", 30, &["-g", "60"]).await
+}
+
+/// Publishes `seconds` of a `size` test pattern at `fps` with a sine tone, H.264 (x264 ultrafast)
+/// with `video_args` added (GOP, bitrate...) and AAC, using ffmpeg's native RTMP.
+pub async fn ffmpeg_publish_with(
+    url: &str,
+    seconds: u32,
+    size: &str,
+    fps: u32,
+    video_args: &[&str],
+) -> Output {
     let mut cmd = tokio::process::Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-nostdin", "-loglevel", "info", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate={fps}"),
+        ])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &seconds.to_string()])
         .args([
@@ -301,11 +404,10 @@ pub async fn ffmpeg_publish(url: &str, seconds: u32) -> Output {
             "ultrafast",
             "-tune",
             "zerolatency",
-            "-g",
-            "60",
             "-pix_fmt",
             "yuv420p",
         ])
+        .args(video_args)
         .args(["-c:a", "aac", "-b:a", "96k"]);
     if url.starts_with("rtmps://") {
         cmd.args(["-tls_verify", "0"]);
