@@ -51,6 +51,19 @@ pub struct Policy {
     /// Limits already reported, so each is reported once per connection.
     reported: HashSet<&'static str>,
     last_ms: Option<u64>,
+    /// The frame rate `onMetaData` announces, to corroborate the measured one.
+    announced_fps: Option<f64>,
+}
+
+/// `framerate` (or `videoframerate`) of an `["onMetaData", {...}]` body.
+fn announced_fps(body: &[u8]) -> Option<f64> {
+    let values = crate::rtmp::amf0::Decoder::new(body).all().ok()?;
+    let props = values.get(1)?;
+    props
+        .get("framerate")
+        .or_else(|| props.get("videoframerate"))
+        .and_then(|v| v.as_f64())
+        .filter(|f| f.is_finite() && *f > 0.0)
 }
 
 fn secs(ms: u64) -> String {
@@ -72,6 +85,7 @@ impl Policy {
             bytes: 0,
             reported: HashSet::new(),
             last_ms: None,
+            announced_fps: None,
         }
     }
 
@@ -83,6 +97,7 @@ impl Policy {
     pub fn frame(&mut self, f: &MediaFrame) -> Vec<Breach> {
         let mut found = Vec::new();
         if f.kind == FrameKind::Metadata {
+            self.announced_fps = announced_fps(&f.data).or(self.announced_fps);
             return found;
         }
         let ms = u64::from(f.timestamp);
@@ -167,12 +182,16 @@ impl Policy {
             && fps > f64::from(self.limits.max_fps) * FPS_TOLERANCE
         {
             let max = self.limits.max_fps;
+            let announced = self
+                .announced_fps
+                .map(|a| format!(" (the encoder announces {a:.1} fps)"))
+                .unwrap_or_default();
             self.breach(
                 found,
                 "max_fps",
                 max.to_string(),
                 format!("{fps:.1}"),
-                format!("frame rate {fps:.1} fps exceeds the limit of {max} fps"),
+                format!("frame rate {fps:.1} fps{announced} exceeds the limit of {max} fps"),
             );
         }
         let max_kf = u64::from(self.limits.max_keyframe_interval_ms);

@@ -83,11 +83,54 @@ struct StreamState {
     partial: BytesMut,
 }
 
+/// Chunk stream ids below this live in an array (encoders use 2–8); others in a map.
+const DIRECT_CSIDS: usize = 64;
+
+/// The state of every chunk stream of a connection: one indexed lookup for the usual ids.
+#[derive(Default)]
+struct Streams {
+    direct: Vec<Option<StreamState>>,
+    other: HashMap<u32, StreamState>,
+    count: usize,
+}
+
+impl Streams {
+    fn get_mut(&mut self, csid: u32) -> Option<&mut StreamState> {
+        match usize::try_from(csid) {
+            Ok(i) if i < DIRECT_CSIDS => self.direct.get_mut(i).and_then(Option::as_mut),
+            _ => self.other.get_mut(&csid),
+        }
+    }
+
+    /// The state of `csid`, created if absent.
+    fn get_or_insert(&mut self, csid: u32) -> &mut StreamState {
+        match usize::try_from(csid) {
+            Ok(i) if i < DIRECT_CSIDS => {
+                if self.direct.len() <= i {
+                    self.direct.resize_with(DIRECT_CSIDS, || None);
+                }
+                let slot = &mut self.direct[i];
+                if slot.is_none() {
+                    self.count += 1;
+                }
+                slot.get_or_insert_with(StreamState::default)
+            }
+            _ => {
+                let count = &mut self.count;
+                self.other.entry(csid).or_insert_with(|| {
+                    *count += 1;
+                    StreamState::default()
+                })
+            }
+        }
+    }
+}
+
 /// Reassembles messages from a byte stream.
 pub struct ChunkReader {
     limits: ChunkLimits,
     chunk_size: u32,
-    streams: HashMap<u32, StreamState>,
+    streams: Streams,
     /// Whether this peer repeats the extended timestamp on type-3 chunks (learned on first sight).
     type3_ext: Option<bool>,
     /// Bytes held in partial messages across all chunk streams.
@@ -99,7 +142,7 @@ impl ChunkReader {
         ChunkReader {
             limits,
             chunk_size: 128,
-            streams: HashMap::new(),
+            streams: Streams::default(),
             type3_ext: None,
             buffered: 0,
         }
@@ -117,7 +160,7 @@ impl ChunkReader {
 
     /// Drops a partially received message (Abort Message).
     pub fn abort(&mut self, csid: u32) {
-        if let Some(s) = self.streams.get_mut(&csid) {
+        if let Some(s) = self.streams.get_mut(csid) {
             self.buffered -= s.partial.len();
             s.partial.clear();
         }
@@ -152,11 +195,12 @@ impl ChunkReader {
         if avail < pos + header_len {
             return Ok((false, None));
         }
-        if !self.streams.contains_key(&csid) {
+        let known = self.streams.get_mut(csid).is_some();
+        if !known {
             if fmt != 0 {
                 return Err(ChunkError::NoPreviousHeader(csid));
             }
-            if self.streams.len() >= self.limits.max_chunk_streams {
+            if self.streams.count >= self.limits.max_chunk_streams {
                 return Err(ChunkError::TooManyChunkStreams(
                     self.limits.max_chunk_streams,
                 ));
@@ -177,7 +221,7 @@ impl ChunkReader {
         };
         pos += header_len;
 
-        let state = self.streams.entry(csid).or_default();
+        let state = self.streams.get_or_insert(csid);
         if fmt != 0 && !state.has_header {
             return Err(ChunkError::NoPreviousHeader(csid));
         }
@@ -265,6 +309,20 @@ impl ChunkReader {
         }
         state.has_header = true;
         buf.advance(pos);
+        if starting && want == state.length as usize {
+            // The whole message in one chunk: hand out the received bytes without copying them.
+            let payload = buf.split_to(want).freeze();
+            return Ok((
+                true,
+                Some(Message {
+                    csid,
+                    timestamp: state.timestamp,
+                    type_id: state.type_id,
+                    stream_id: state.stream_id,
+                    payload,
+                }),
+            ));
+        }
         // One allocation per message in the common case, but never more than a small cap ahead of
         // the data that arrived: a peer's announced length alone cannot make us allocate.
         if starting && want < state.length as usize {

@@ -198,7 +198,20 @@ impl Session {
     /// `take_output` holds).
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), ProtocolError> {
         self.inbuf.extend_from_slice(bytes);
-        self.received = self.received.wrapping_add(bytes.len() as u32);
+        self.filled(bytes.len())
+    }
+
+    /// The buffer the IO shell reads into directly (saving a copy per byte), with at least
+    /// `room` bytes free; after a read of `n` bytes, call `filled(n)`.
+    pub fn read_buf(&mut self, room: usize) -> &mut BytesMut {
+        self.inbuf.reserve(room);
+        &mut self.inbuf
+    }
+
+    /// Processes `n` bytes appended to `read_buf()`. On error the connection must be closed (after
+    /// sending what `take_output` holds).
+    pub fn filled(&mut self, n: usize) -> Result<(), ProtocolError> {
+        self.received = self.received.wrapping_add(n as u32);
         loop {
             match self.phase {
                 Phase::C0C1 => {

@@ -53,6 +53,8 @@ struct Conn<S> {
     tls: bool,
     shared: Arc<Shared>,
     started: Instant,
+    /// When data last arrived (the idle deadline counts from it).
+    last_read: Instant,
     app: String,
     query: Option<String>,
     /// The accepted session this connection feeds.
@@ -101,6 +103,7 @@ pub async fn serve<S>(
         tls,
         shared: shared.clone(),
         started: Instant::now(),
+        last_read: Instant::now(),
         app: String::new(),
         query: None,
         attached: None,
@@ -194,53 +197,79 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         } else if !self.live {
             self.started + Duration::from_secs(cfg.rtmp_publish_timeout_secs)
         } else {
-            Instant::now() + Duration::from_secs(cfg.rtmp_idle_timeout_secs)
+            self.last_read + Duration::from_secs(cfg.rtmp_idle_timeout_secs)
         }
     }
 
     async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) -> Closed {
-        let mut buf = vec![0u8; READ_BUF];
+        // Scratch for reads while saying goodbye; media is read straight into the session's buffer.
+        let mut scratch = vec![0u8; 16 * 1024];
+        // One timer for the read deadline and one for health/duration for the whole connection,
+        // moved only when needed (a new timer per read costs more than the read's own work).
+        let read_timer = tokio::time::sleep_until(self.read_deadline().into());
+        tokio::pin!(read_timer);
+        let session_timer = tokio::time::sleep_until(self.started.into());
+        tokio::pin!(session_timer);
+        // The watch guard must not live into a branch body, which awaits.
+        let stopping = async {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        tokio::pin!(stopping);
         loop {
             let deadline = tokio::time::Instant::from_std(self.read_deadline());
-            let timer = self.next_timer();
+            if deadline < read_timer.deadline() {
+                read_timer.as_mut().reset(deadline);
+            }
+            let timer = self.next_timer().map(tokio::time::Instant::from_std);
+            if let Some(at) = timer
+                && at != session_timer.deadline()
+            {
+                session_timer.as_mut().reset(at);
+            }
             let n = tokio::select! {
-                r = tokio::time::timeout_at(deadline, self.stream.read(&mut buf)) => match r {
-                    Err(_) => {
-                        let what = if self.unpublished.is_some() {
-                            "publisher_left"
-                        } else if !self.session.handshake_done() {
-                            "handshake_timeout"
-                        } else if !self.live {
-                            "publish_timeout"
-                        } else {
-                            "idle_timeout"
-                        };
-                        return closed(what, "no data in time");
-                    }
-                    Ok(Err(e)) => return closed("network_error", e.to_string()),
-                    Ok(Ok(0)) => {
+                r = self.stream.read_buf(self.session.read_buf(READ_BUF)) => match r {
+                    Err(e) => return closed("network_error", e.to_string()),
+                    Ok(0) => {
                         let reason = if self.live || self.unpublished.is_some() { "publisher_left" } else { "peer_closed" };
                         return closed(reason, "connection closed by the client");
                     }
-                    Ok(Ok(n)) => n,
+                    Ok(n) => n,
                 },
-                // The watch guard must not live into the branch body, which awaits.
-                () = async { let _ = shutdown.wait_for(|s| *s).await; } => {
-                    self.goodbye("NetStream.Publish.Unpublish", "The ingest server is shutting down; reconnect to continue.", &mut buf).await;
+                () = &mut read_timer => {
+                    let due = self.read_deadline();
+                    if Instant::now() < due {
+                        // Data arrived since the timer was set: the deadline moved on.
+                        read_timer.as_mut().reset(due.into());
+                        continue;
+                    }
+                    let what = if self.unpublished.is_some() {
+                        "publisher_left"
+                    } else if !self.session.handshake_done() {
+                        "handshake_timeout"
+                    } else if !self.live {
+                        "publish_timeout"
+                    } else {
+                        "idle_timeout"
+                    };
+                    return closed(what, "no data in time");
+                }
+                () = &mut stopping => {
+                    self.goodbye("NetStream.Publish.Unpublish", "The ingest server is shutting down; reconnect to continue.", &mut scratch).await;
                     return closed("shutdown", "server shutting down");
                 }
                 cut = next_cut(&mut self.cuts) => {
-                    self.goodbye("NetStream.Publish.BadName", &cut.description, &mut buf).await;
+                    self.goodbye("NetStream.Publish.BadName", &cut.description, &mut scratch).await;
                     self.end_media(&cut.reason);
                     return closed("kicked", cut.reason);
                 }
-                () = sleep_until(timer), if self.live => {
-                    if let Some(end) = self.on_timer(&mut buf).await {
+                () = &mut session_timer, if self.live && timer.is_some() => {
+                    if let Some(end) = self.on_timer(&mut scratch).await {
                         return end;
                     }
                     continue;
                 }
             };
+            self.last_read = Instant::now();
             if self.live {
                 self.shared.metrics.ingested_bytes.inc_by(n as u64);
             } else if let Some(fd) = self.fd {
@@ -249,7 +278,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 // again by itself, so it is set after every read until the publish is live.
                 quickack(fd);
             }
-            if let Err(e) = self.session.feed(&buf[..n]) {
+            if let Err(e) = self.session.filled(n) {
                 return closed(e.code(), e.to_string());
             }
             while let Some(ev) = self.session.poll_event() {
@@ -495,14 +524,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     /// The next health report or the duration limit, whichever comes first.
-    fn next_timer(&self) -> tokio::time::Instant {
-        let far = Instant::now() + Duration::from_secs(3600);
-        let next = [self.next_health, self.ends_at]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(far);
-        tokio::time::Instant::from_std(next)
+    fn next_timer(&self) -> Option<Instant> {
+        [self.next_health, self.ends_at].into_iter().flatten().min()
     }
 
     async fn on_timer(&mut self, buf: &mut [u8]) -> Option<Closed> {
@@ -619,10 +642,6 @@ fn quickack(fd: std::os::fd::RawFd) {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
     }
-}
-
-async fn sleep_until(at: tokio::time::Instant) {
-    tokio::time::sleep_until(at).await
 }
 
 /// The next cut for a live session; never resolves before one exists.

@@ -298,7 +298,7 @@ impl Stack {
         }
     }
 
-    /// Creates a tenant and a stream: (api token, stream id, stream key).
+    /// Creates a tenant and a stream without a reconnect window: (api token, stream id, stream key).
     pub async fn stream(&self) -> (String, String, String) {
         let email = format!(
             "owner-{}@example.com",
@@ -320,7 +320,9 @@ impl Stack {
             .http
             .post(format!("{}/v1/streams", self.api))
             .bearer_auth(&token)
-            .json(&json!({"name": "studio"}))
+            // No reconnect window: most tests expect a session to end when its publisher leaves;
+            // the reconnect tests set one.
+            .json(&json!({"name": "studio", "reconnect_window_seconds": 0}))
             .send()
             .await
             .expect("stream")
