@@ -151,9 +151,15 @@ pub async fn authorize(
     }
     let mut known = Known::default();
     let decision = decide(ctx, req, ip, &mut known).await?;
+    let mut resumed = false;
     let (response, result, code, detail, session_id) = match decision {
         Ok(allow) => {
-            let detail = "publish accepted".to_string();
+            resumed = allow.resumed;
+            let detail = if allow.resumed {
+                "publish accepted: it continues the live session".to_string()
+            } else {
+                "publish accepted".to_string()
+            };
             let session = allow.session_id;
             (
                 AuthorizeResponse::Allow(allow),
@@ -187,6 +193,7 @@ pub async fn authorize(
             stream_id: known.stream_id,
             key_id: known.key_id.as_deref(),
             session_id,
+            resumed,
             result,
             reason_code: code,
             detail: &detail,
@@ -365,26 +372,67 @@ async fn decide(
             ),
         )));
     }
-    // One transaction: the live claim (one publisher per stream, the tenant's quota, takeover by the
-    // same credentials) and the single-use spend, last, so a refusal for another reason burns nothing.
+    // One transaction: the live claim (one publisher per stream, the tenant's quota, reconnects and
+    // takeovers) and the single-use spend, last, so a refusal for another reason burns nothing.
     let mut tx = ctx.db.begin().await?;
     let state = live::claim_state(&mut tx, stream.tenant_id, stream.id).await?;
-    let mut taken_over = None;
-    if let Some(active) = state.active_session_id {
-        let same_credentials = match (&known.key_id, &state.active_key_id) {
-            (Some(a), Some(b)) => a == b,
-            // Token-only streams: a valid token for this stream is the same credential.
-            (None, None) => !need_key,
-            _ => false,
-        };
-        if !(state.takeover && same_credentials) {
-            return Ok(Err(refuse(
-                ReasonCode::AlreadyLive,
-                "Another publisher is live on this stream. Stop it first, or publish with the same stream key to take over.",
-            )));
+    let mut ended_now: Vec<&'static str> = Vec::new();
+    let plan = match state.active_session_id {
+        // The publisher dropped and is back within the window (or another one with valid
+        // credentials is): the session continues.
+        Some(active) if state.active_disconnected_at.is_some() && state.within_window => {
+            Plan::Resume {
+                session: active,
+                old_node: state.active_node_id.clone(),
+            }
         }
-        taken_over = Some(active);
-    } else if state.live_in_tenant >= i64::from(state.max_concurrent_live) {
+        // The window is over (the sweep had not ended it yet): end it, then claim anew.
+        Some(active) if state.active_disconnected_at.is_some() => {
+            let reason = state
+                .active_disconnect_reason
+                .clone()
+                .unwrap_or_else(|| "reconnect_window_elapsed".into());
+            let r = live::SessionRef {
+                session: active,
+                tenant: stream.tenant_id,
+                stream: stream.id,
+                node: None,
+            };
+            if live::ended(&mut tx, r, &reason, Utc::now()).await? {
+                ended_now.push(crate::http::metrics::end_reason_label(&reason));
+            }
+            Plan::New { replaces: None }
+        }
+        Some(active) => {
+            let same_credentials = match (&known.key_id, &state.active_key_id) {
+                (Some(a), Some(b)) => a == b,
+                // Token-only streams: a valid token for this stream is the same credential.
+                (None, None) => !need_key,
+                _ => false,
+            };
+            if !(state.takeover && same_credentials) {
+                return Ok(Err(refuse(
+                    ReasonCode::AlreadyLive,
+                    "Another publisher is live on this stream. Stop it first, or publish with the same stream key to take over.",
+                )));
+            }
+            if state.reconnect_window_seconds > 0 {
+                // A stale connection's own publisher is back: continue its session.
+                Plan::Resume {
+                    session: active,
+                    old_node: state.active_node_id.clone(),
+                }
+            } else {
+                Plan::New {
+                    replaces: Some(active),
+                }
+            }
+        }
+        None => Plan::New { replaces: None },
+    };
+    if matches!(plan, Plan::New { replaces: None })
+        && state.live_in_tenant >= i64::from(state.max_concurrent_live)
+    {
         return Ok(Err(refuse(
             ReasonCode::TenantQuota,
             format!(
@@ -401,37 +449,80 @@ async fn decide(
             "This single-use publish token was already used; mint a new one.",
         )));
     }
-    let session_id = Uuid::now_v7();
-    live::claim(
-        &mut tx,
-        session_id,
-        stream.tenant_id,
-        stream.id,
-        &req.node_id,
-        known.key_id.as_deref(),
-    )
-    .await?;
-    if let Some(old) = taken_over {
-        store::keys::request_session_disconnect(
-            &mut tx,
-            stream.tenant_id,
-            stream.id,
-            old,
-            "takeover",
-        )
-        .await?;
-        live::ended(
-            &mut tx,
-            old,
-            stream.tenant_id,
-            stream.id,
-            "takeover",
-            Utc::now(),
-        )
-        .await?;
-        tracing::info!(stream = %stream.id, old_session = %old, new_session = %session_id, "takeover by the same credentials");
-    }
+    let (session_id, started_at, resumed) = match plan {
+        Plan::Resume { session, old_node } => {
+            let Some(started) = live::resume(
+                &mut tx,
+                session,
+                stream.tenant_id,
+                &req.node_id,
+                known.key_id.as_deref(),
+            )
+            .await?
+            else {
+                // The claim's row lock makes this unreachable; refuse rather than guess.
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "active session {session} vanished under the stream lock"
+                )));
+            };
+            // The old connection on another node is cut there; on the same node the ingest
+            // hands the session over itself.
+            if let Some(old) = old_node.filter(|n| *n != req.node_id) {
+                store::keys::request_session_disconnect(
+                    &mut tx,
+                    stream.tenant_id,
+                    stream.id,
+                    session,
+                    Some(&old),
+                    "takeover",
+                )
+                .await?;
+            }
+            tracing::info!(stream = %stream.id, session = %session, node = %req.node_id, "publish continues its session");
+            (session, started, true)
+        }
+        Plan::New { replaces } => {
+            let session_id = Uuid::now_v7();
+            let started = live::claim(
+                &mut tx,
+                session_id,
+                stream.tenant_id,
+                stream.id,
+                &req.node_id,
+                known.key_id.as_deref(),
+            )
+            .await?;
+            if let Some(old) = replaces {
+                store::keys::request_session_disconnect(
+                    &mut tx,
+                    stream.tenant_id,
+                    stream.id,
+                    old,
+                    None,
+                    "takeover",
+                )
+                .await?;
+                let r = live::SessionRef {
+                    session: old,
+                    tenant: stream.tenant_id,
+                    stream: stream.id,
+                    node: None,
+                };
+                if live::ended(&mut tx, r, "takeover", Utc::now()).await? {
+                    ended_now.push("takeover");
+                }
+                tracing::info!(stream = %stream.id, old_session = %old, new_session = %session_id, "takeover by the same credentials");
+            }
+            (session_id, started, false)
+        }
+    };
     tx.commit().await?;
+    for reason in ended_now {
+        ctx.metrics.session_ended(reason);
+    }
+    if resumed {
+        ctx.metrics.reconnects.inc();
+    }
     Ok(Ok(Allow {
         stream_id: stream.id,
         tenant_id: stream.tenant_id,
@@ -442,7 +533,20 @@ async fn decide(
         reconnect_window_seconds: stream.reconnect_window_seconds.max(0) as u32,
         max_continuous_duration_seconds: stream.max_continuous_duration_seconds.max(0) as u32,
         recording: stream.recording,
+        resumed,
+        session_started_at: Some(started_at),
     }))
+}
+
+/// What an accepted publish does to the stream's live claim.
+enum Plan {
+    /// Continue the active session with this connection.
+    Resume {
+        session: Uuid,
+        old_node: Option<String>,
+    },
+    /// Start a new session, ending the one it takes over (reconnect window 0).
+    New { replaces: Option<Uuid> },
 }
 
 fn unknown_app(app: &str, expected: &str) -> Refuse {

@@ -57,7 +57,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (app, ctx) = http::app_with_context(db, config);
-    let sweeper = tokio::spawn(http::internal::sweep_lost_nodes(ctx));
+    let sweeper = tokio::spawn(http::internal::sweep_sessions(ctx));
     tracing::info!(addr = %listener.local_addr()?, "inlet-api listening");
     axum::serve(
         listener,

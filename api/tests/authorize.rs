@@ -931,6 +931,9 @@ async fn a_key_in_the_server_field_is_named_on_its_stream_and_never_stored() {
 async fn one_live_session_per_stream_quota_heartbeat_and_lost_nodes() {
     let f = fixture_with(|c| c.node_lost_secs = 2).await;
     let app = &f.app;
+    // Without a reconnect window a takeover starts a new session (with one, it continues the old
+    // one: see tests/sessions.rs).
+    f.patch(json!({"reconnect_window_seconds": 0})).await;
     let live = app.authorize_live(&f.key, IP).await;
     assert_eq!(code(&live), "allow");
 
@@ -947,6 +950,8 @@ async fn one_live_session_per_stream_quota_heartbeat_and_lost_nodes() {
     assert_eq!(code(&app.authorize_live(&other, IP).await), "already_live");
     let taken = app.authorize_live(&f.key, IP).await;
     assert_eq!(code(&taken), "allow");
+    assert_ne!(taken["session_id"], live["session_id"]);
+    assert_eq!(taken["resumed"], false);
 
     // The heartbeat of the node tells it to cut the old session, not the new one.
     let beat = |sessions: Value| {

@@ -7,8 +7,8 @@ use common::{TestApp, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// A tenant-owned endpoint: method, path template (`{stream}`, `{key}`, `{token}`, `{signing_key}`
-/// are A's ids), body.
+/// A tenant-owned endpoint: method, path template (`{stream}`, `{key}`, `{token}`, `{signing_key}`,
+/// `{session}` are A's ids), body.
 struct Case {
     method: Method,
     path: &'static str,
@@ -39,6 +39,12 @@ fn cases() -> Vec<Case> {
             Some(json!({"ttl_seconds": 60})),
         ),
         c(Method::GET, "/v1/streams/{stream}/attempts", None),
+        c(Method::GET, "/v1/streams/{stream}/sessions", None),
+        c(
+            Method::GET,
+            "/v1/streams/{stream}/sessions/{session}/health",
+            None,
+        ),
         c(Method::DELETE, "/v1/signing-keys/{signing_key}", None),
         c(Method::DELETE, "/v1/api-tokens/{token}", None),
         // Last: deleting would make later rows test an unknown id rather than a foreign one.
@@ -54,6 +60,7 @@ const LISTS: &[&str] = &[
     "/v1/signing-keys",
     "/v1/audit-log",
     "/v1/ip-allowlist",
+    "/v1/stats",
 ];
 
 #[tokio::test]
@@ -63,6 +70,22 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
     let b = app.create_tenant("tenant-b").await;
     let (stream_a, key_a) = app.create_stream(&a.token, "a-stream").await;
     let stream_id = stream_a["id"].as_str().expect("id").to_string();
+    // A publish session of A's, with a health report.
+    let live_a = app.authorize_live(&key_a, "192.0.2.1").await;
+    assert_eq!(live_a["decision"], "allow", "{live_a}");
+    let session_a = live_a["session_id"].as_str().expect("session").to_string();
+    let resp = app
+        .req(Method::POST, "/internal/v1/sessions/events")
+        .bearer_auth(common::NODE_SECRET)
+        .json(&json!({"events": [{
+            "session_id": session_a, "stream_id": stream_id, "tenant_id": a.id, "node_id": "test-node",
+            "at": chrono::Utc::now(), "type": "health", "bitrate_kbps": 3000, "fps": 30.0,
+            "keyframe_interval_ms": 2000, "width": 1280, "height": 720, "video_codec": "h264",
+            "audio_codec": "aac", "bytes": 1000, "skew_ms": 0}]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 204);
     let key_a = key_a.split('_').nth(1).expect("key id").to_string();
     let (_stream_b, _) = app.create_stream(&b.token, "b-stream").await;
     // A few rows of every kind for both tenants.
@@ -98,13 +121,14 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
     .await;
 
     for case in cases() {
-        for (label, stream, key, token, signing_key) in [
+        for (label, stream, key, token, signing_key, session) in [
             (
                 "foreign",
                 stream_id.as_str(),
                 key_a.as_str(),
                 a.token_id.as_str(),
                 signing_a.as_str(),
+                session_a.as_str(),
             ),
             (
                 "unknown",
@@ -112,12 +136,14 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
                 "ZZZZZZZZZZ",
                 "ZZZZZZZZZZ",
                 "tk_ZZZZZZZZZZ",
+                "01a211ba-0000-7000-8000-000000000001",
             ),
-            ("malformed", "not-a-uuid", "x", "x", "x"),
+            ("malformed", "not-a-uuid", "x", "x", "x", "x"),
         ] {
             let path = case
                 .path
                 .replace("{stream}", stream)
+                .replace("{session}", session)
                 .replace("{key}", key)
                 .replace("{token}", token)
                 .replace("{signing_key}", signing_key);
@@ -145,7 +171,7 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["name"], "a-stream");
-    assert_eq!(body["status"], "idle");
+    assert_eq!(body["status"], "live");
     let resp = app
         .as_token(Method::GET, "/v1/me", &a.token)
         .send()
@@ -184,6 +210,14 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
             .iter()
             .all(|e| e["actor"] != format!("token:{}", b.token_id))
     );
+
+    // B's figures count none of A's attempts or sessions; A's do.
+    let (_, stats_b) = app.call(Method::GET, "/v1/stats", &b.token, None).await;
+    assert_eq!(stats_b["publish_attempts"]["total"], 0, "{stats_b}");
+    assert_eq!(stats_b["sessions"]["started"], 0, "{stats_b}");
+    assert_eq!(stats_b["live_now"], 0, "{stats_b}");
+    let (_, stats_a) = app.call(Method::GET, "/v1/stats", &a.token, None).await;
+    assert_eq!(stats_a["sessions"]["started"], 1, "{stats_a}");
 
     for list in LISTS {
         let resp = app

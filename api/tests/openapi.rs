@@ -30,6 +30,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/streams/{id}/enable"),
     ("POST", "/v1/streams/{id}/disable"),
     ("GET", "/v1/streams/{id}/attempts"),
+    ("GET", "/v1/streams/{id}/sessions"),
+    ("GET", "/v1/streams/{id}/sessions/{session_id}/health"),
+    ("GET", "/v1/stats"),
     ("GET", "/v1/streams/{id}/keys"),
     ("POST", "/v1/streams/{id}/keys"),
     ("DELETE", "/v1/streams/{id}/keys/{key_id}"),
@@ -105,7 +108,8 @@ async fn openapi_document_is_3_1_and_matches_the_router() {
     for (method, path) in &documented {
         let concrete = path
             .replace("{id}", "01a211ba-0000-7000-8000-000000000000")
-            .replace("{key_id}", "ZZZZZZZZZZ");
+            .replace("{key_id}", "ZZZZZZZZZZ")
+            .replace("{session_id}", "01a211ba-0000-7000-8000-000000000001");
         let method = Method::from_bytes(method.as_bytes()).expect("method");
         let resp = app
             .as_token(method.clone(), &concrete, &t.token)

@@ -54,30 +54,101 @@ async fn authorize(
     Ok(axum::Json(crate::authorize::authorize(&ctx, &req).await?))
 }
 
+/// What a batch did, for the metrics (counted once the batch is stored).
+#[derive(Default)]
+struct Observed {
+    events: Vec<&'static str>,
+    ended: Vec<&'static str>,
+    first_frame: Vec<f64>,
+    hls_ready: Vec<f64>,
+    violations: Vec<(String, &'static str)>,
+}
+
+fn event_type(kind: &SessionEventKind) -> &'static str {
+    match kind {
+        SessionEventKind::Connected { .. } => "connected",
+        SessionEventKind::FirstFrame => "first_frame",
+        SessionEventKind::HlsReady { .. } => "hls_ready",
+        SessionEventKind::Health(_) => "health",
+        SessionEventKind::LimitsViolation(_) => "limits_violation",
+        SessionEventKind::Disconnected { .. } => "disconnected",
+        SessionEventKind::Ended { .. } => "ended",
+    }
+}
+
 /// Applies session events in order, in one transaction; each is idempotent, so a retried batch is
-/// harmless. Answers 204 once they are stored.
+/// harmless, and each applies only if it comes from the node the session is on now. Answers 204 once
+/// they are stored.
 async fn session_events(
     State(ctx): State<ApiContext>,
     JsonBody(batch): JsonBody<SessionEvents>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     use crate::store::sessions_live as live;
     let mut tx = ctx.db.begin().await?;
+    let mut seen = Observed::default();
     for e in &batch.events {
-        let (s, t, st) = (e.session_id, e.tenant_id, e.stream_id);
+        let r = live::SessionRef {
+            session: e.session_id,
+            tenant: e.tenant_id,
+            stream: e.stream_id,
+            node: Some(&e.node_id),
+        };
+        seen.events.push(event_type(&e.kind));
         match &e.kind {
-            SessionEventKind::Connected => {
-                live::connected(&mut tx, s, t, st, &e.node_id, e.at).await?
+            SessionEventKind::Connected { resumed } => {
+                live::connected(&mut tx, r, *resumed, e.at).await?
+            }
+            SessionEventKind::FirstFrame => {
+                if let Some(secs) = live::first_frame(&mut tx, r, e.at).await? {
+                    seen.first_frame.push(secs);
+                }
             }
             SessionEventKind::HlsReady { hls_url } => {
-                live::hls_ready(&mut tx, s, t, st, hls_url, e.at).await?
+                if let Some(secs) = live::hls_ready(&mut tx, r, hls_url, e.at).await? {
+                    seen.hls_ready.push(secs);
+                }
+            }
+            SessionEventKind::Health(h) => {
+                if let Some(n) = live::health(&mut tx, r, h, e.at).await?
+                    && i64::from(n) > live::HEALTH_PER_SESSION
+                    && n % 50 == 0
+                {
+                    live::prune_health(&mut tx, e.session_id).await?;
+                }
+            }
+            SessionEventKind::LimitsViolation(v) => {
+                if live::limits_violation(&mut tx, r, v, e.at).await? {
+                    seen.violations
+                        .push((v.limit.clone(), live::action_str(v.action)));
+                }
+            }
+            SessionEventKind::Disconnected { reason } => {
+                live::disconnected(&mut tx, r, reason, e.at).await?
             }
             SessionEventKind::Ended { reason } => {
-                live::ended(&mut tx, s, t, st, reason, e.at).await?
+                if live::ended(&mut tx, r, reason, e.at).await? {
+                    seen.ended.push(super::metrics::end_reason_label(reason));
+                }
             }
         }
-        tracing::info!(session = %s, stream = %st, node = %e.node_id, event = ?e.kind, "session event");
+        if !matches!(e.kind, SessionEventKind::Health(_)) {
+            tracing::info!(session = %e.session_id, stream = %e.stream_id, node = %e.node_id, event = ?e.kind, "session event");
+        }
     }
     tx.commit().await?;
+    let m = &ctx.metrics;
+    seen.events.into_iter().for_each(|t| m.session_event(t));
+    seen.ended.into_iter().for_each(|r| m.session_ended(r));
+    // A clock skew between ingest and API can make a duration negative: count it as 0.
+    for s in seen.first_frame {
+        m.time_to_first_frame.observe(s.max(0.0));
+    }
+    for s in seen.hls_ready {
+        m.time_to_hls_ready.observe(s.max(0.0));
+    }
+    for (limit, action) in seen.violations {
+        m.limits_violation(&limit, action);
+    }
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -102,23 +173,27 @@ async fn heartbeat(
     State(ctx): State<ApiContext>,
     JsonBody(hb): JsonBody<Heartbeat>,
 ) -> Result<axum::Json<HeartbeatAnswer>, ApiError> {
-    use crate::store::{nodes, sessions_live};
+    use crate::store::{nodes, sessions_live as live};
     let mut tx = ctx.db.begin().await?;
     nodes::seen(&mut tx, &hb.node_id, &hb.version).await?;
     let reported: Vec<uuid::Uuid> = hb.sessions.iter().map(|s| s.session_id).collect();
+    let mut ended = 0;
     for (session, tenant, stream) in nodes::unreported(&mut tx, &hb.node_id, &reported).await? {
-        sessions_live::ended(
-            &mut tx,
+        let r = live::SessionRef {
             session,
             tenant,
             stream,
-            "node_restarted",
-            chrono::Utc::now(),
-        )
-        .await?;
+            node: Some(&hb.node_id),
+        };
+        if live::ended(&mut tx, r, "node_restarted", chrono::Utc::now()).await? {
+            ended += 1;
+        }
     }
-    let cut = nodes::disconnects(&mut tx, &hb.sessions).await?;
+    let cut = nodes::disconnects(&mut tx, &hb.node_id, &hb.sessions).await?;
     tx.commit().await?;
+    for _ in 0..ended {
+        ctx.metrics.session_ended("node_restarted");
+    }
     let disconnect = cut
         .into_iter()
         .map(|(session_id, reason)| Disconnect {
@@ -130,32 +205,84 @@ async fn heartbeat(
     Ok(axum::Json(HeartbeatAnswer { disconnect }))
 }
 
-/// Ends the sessions of nodes that stopped heartbeating (`node_lost`), every few seconds, until the
-/// process ends.
-pub async fn sweep_lost_nodes(ctx: ApiContext) {
-    use crate::store::{nodes, sessions_live};
+/// Ends what no report will end, every few seconds until the process ends: the sessions of nodes
+/// that stopped heartbeating (`node_lost`), and sessions whose publisher has been gone for longer
+/// than their reconnect window plus `ABANDONED_GRACE_SECS` (the ingest's `ended` never came; they end
+/// with the reason of their disconnect). About once a minute it also deletes health reports older
+/// than `HEALTH_RETENTION_DAYS`.
+pub async fn sweep_sessions(ctx: ApiContext) {
     let every = std::time::Duration::from_secs(ctx.config.node_lost_secs.clamp(1, 5));
+    let mut last_expiry: Option<std::time::Instant> = None;
     loop {
         tokio::time::sleep(every).await;
-        let swept = async {
-            let lost = nodes::lost(&ctx.db, ctx.config.node_lost_secs as i64).await?;
-            for (session, tenant, stream) in lost {
+        if let Err(e) = sweep_once(&ctx).await {
+            tracing::warn!(error = %e, "session sweep failed; will retry");
+        }
+        if last_expiry.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60)) {
+            last_expiry = Some(std::time::Instant::now());
+            let expired = async {
                 let mut conn = ctx.db.acquire().await?;
-                sessions_live::ended(
-                    &mut conn,
-                    session,
-                    tenant,
-                    stream,
-                    "node_lost",
-                    chrono::Utc::now(),
-                )
-                .await?;
-                tracing::warn!(session = %session, stream = %stream, "session ended: its ingest node stopped heartbeating");
+                let mut total = 0;
+                // Batches keep each statement short; a backlog is worked off over a few minutes.
+                for _ in 0..20 {
+                    let n = crate::store::sessions_live::expire_health(
+                        &mut conn,
+                        HEALTH_RETENTION_DAYS,
+                    )
+                    .await?;
+                    total += n;
+                    if n < crate::store::sessions_live::EXPIRE_BATCH {
+                        break;
+                    }
+                }
+                Ok::<_, sqlx::Error>(total)
+            };
+            match expired.await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "expired old session health reports"),
+                Err(e) => tracing::warn!(error = %e, "health retention sweep failed; will retry"),
             }
-            Ok::<_, sqlx::Error>(())
-        };
-        if let Err(e) = swept.await {
-            tracing::warn!(error = %e, "lost-node sweep failed; will retry");
         }
     }
+}
+
+/// How long health reports are kept.
+pub const HEALTH_RETENTION_DAYS: i64 = 7;
+/// How long past its reconnect window the API waits for a disconnected session's `ended`.
+pub const ABANDONED_GRACE_SECS: i64 = 15;
+
+async fn sweep_once(ctx: &ApiContext) -> Result<(), sqlx::Error> {
+    use crate::store::{nodes, sessions_live as live};
+    let now = chrono::Utc::now;
+    let lost = nodes::lost(&ctx.db, ctx.config.node_lost_secs as i64).await?;
+    for (session, tenant, stream) in lost {
+        let mut conn = ctx.db.acquire().await?;
+        let r = live::SessionRef {
+            session,
+            tenant,
+            stream,
+            node: None,
+        };
+        if live::ended(&mut conn, r, "node_lost", now()).await? {
+            ctx.metrics.session_ended("node_lost");
+            tracing::warn!(session = %session, stream = %stream, "session ended: its ingest node stopped heartbeating");
+        }
+    }
+    let mut conn = ctx.db.acquire().await?;
+    for (session, tenant, stream, reason) in
+        live::abandoned(&mut conn, ABANDONED_GRACE_SECS).await?
+    {
+        let r = live::SessionRef {
+            session,
+            tenant,
+            stream,
+            node: None,
+        };
+        if live::ended(&mut conn, r, &reason, now()).await? {
+            ctx.metrics
+                .session_ended(super::metrics::end_reason_label(&reason));
+            tracing::warn!(session = %session, stream = %stream, reason = %reason, "session ended: its publisher did not come back within the reconnect window");
+        }
+    }
+    Ok(())
 }

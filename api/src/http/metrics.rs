@@ -1,6 +1,8 @@
 //! Prometheus metrics of the API: HTTP request counters and latency histograms by route, method and
-//! status, rendered as Prometheus text at `GET /metrics`. One registry per `ApiContext`, no globals,
-//! so several instances (tests) do not mix their figures.
+//! status, publish decisions, and the sessions the ingest reports (events, ends, reconnects, broken
+//! limits, time to first frame and to HLS ready), rendered as Prometheus text at `GET /metrics`. One
+//! registry per `ApiContext`, no globals, so several instances (tests) do not mix their figures.
+//! Labels are small fixed sets: never a stream id, a key or a free-form string from a peer.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -36,6 +39,65 @@ pub struct AttemptLabels {
     pub reason_code: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeLabels {
+    pub r#type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ViolationLabels {
+    pub limit: &'static str,
+    pub action: &'static str,
+}
+
+/// The `reason` label of a session end: the known reasons, `other` for anything else (a newer
+/// ingest's reason does not grow the series without bound). `kicked:<why>` counts as `<why>`.
+pub fn end_reason_label(reason: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "publisher_left",
+        "network_error",
+        "idle_timeout",
+        "write_timeout",
+        "limits_violation",
+        "max_duration",
+        "shutdown",
+        "takeover",
+        "node_lost",
+        "node_restarted",
+        "reconnect_window_elapsed",
+        "key_revoked",
+        "key_rotated",
+        "stream_disabled",
+        "stream_deleted",
+        "tenant_suspended",
+    ];
+    let r = reason.strip_prefix("kicked:").unwrap_or(reason);
+    KNOWN.iter().find(|k| **k == r).copied().unwrap_or("other")
+}
+
+/// The `limit` label of a broken limit: the limits the streams have, `other` for anything else.
+pub fn limit_label(limit: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "max_bitrate_kbps",
+        "max_keyframe_interval_ms",
+        "max_width",
+        "max_height",
+        "max_fps",
+        "video_codecs",
+        "audio_codecs",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| **k == limit)
+        .copied()
+        .unwrap_or("other")
+}
+
 pub struct Metrics {
     registry: Registry,
     pub http_requests: Family<HttpLabels, Counter>,
@@ -46,6 +108,22 @@ pub struct Metrics {
     pub authorize_duration: Histogram,
     /// Authorize calls refused during an address's brute-force cool-down (no database lookup).
     pub authorize_throttled: Counter,
+    /// Session events received from ingest nodes, by type (retries included).
+    pub session_events: Family<TypeLabels, Counter>,
+    /// Sessions ended, by reason (each session once).
+    pub sessions_ended: Family<ReasonLabels, Counter>,
+    /// Publishes that continued an open session (a reconnect within the window or a takeover).
+    pub reconnects: Counter,
+    /// Broken limits reported by the ingest, by limit and action (each report once).
+    pub limits_violations: Family<ViolationLabels, Counter>,
+    /// From the session's start to its first frame.
+    pub time_to_first_frame: Histogram,
+    /// From the session's start to its first HLS segment.
+    pub time_to_hls_ready: Histogram,
+    /// Open sessions (live or reconnecting), set from the database at each scrape.
+    pub live_sessions: Gauge,
+    /// Open sessions whose publisher is gone, within its reconnect window, set at each scrape.
+    pub reconnecting_sessions: Gauge,
 }
 
 impl Default for Metrics {
@@ -87,6 +165,57 @@ impl Default for Metrics {
             "Publish authorizations refused during a brute-force cool-down",
             authorize_throttled.clone(),
         );
+        let session_events = Family::<TypeLabels, Counter>::default();
+        registry.register(
+            "session_events",
+            "Session events received from ingest nodes, by type",
+            session_events.clone(),
+        );
+        let sessions_ended = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "sessions_ended",
+            "Publish sessions ended, by reason",
+            sessions_ended.clone(),
+        );
+        let reconnects = Counter::default();
+        registry.register(
+            "reconnects",
+            "Publishes that continued an open session (reconnect within the window, or takeover)",
+            reconnects.clone(),
+        );
+        let limits_violations = Family::<ViolationLabels, Counter>::default();
+        registry.register(
+            "limits_violations",
+            "Broken stream limits reported by the ingest, by limit and action",
+            limits_violations.clone(),
+        );
+        let startup_buckets = [
+            0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0,
+        ];
+        let time_to_first_frame = Histogram::new(startup_buckets);
+        registry.register(
+            "time_to_first_frame_seconds",
+            "Time from a session's start (publish accepted) to its first media frame",
+            time_to_first_frame.clone(),
+        );
+        let time_to_hls_ready = Histogram::new(startup_buckets);
+        registry.register(
+            "time_to_hls_ready_seconds",
+            "Time from a session's start (publish accepted) to its first HLS segment",
+            time_to_hls_ready.clone(),
+        );
+        let live_sessions = Gauge::default();
+        registry.register(
+            "live_sessions",
+            "Open publish sessions, live or reconnecting",
+            live_sessions.clone(),
+        );
+        let reconnecting_sessions = Gauge::default();
+        registry.register(
+            "reconnecting_sessions",
+            "Open publish sessions waiting for their publisher within the reconnect window",
+            reconnecting_sessions.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -94,6 +223,14 @@ impl Default for Metrics {
             publish_attempts,
             authorize_duration,
             authorize_throttled,
+            session_events,
+            sessions_ended,
+            reconnects,
+            limits_violations,
+            time_to_first_frame,
+            time_to_hls_ready,
+            live_sessions,
+            reconnecting_sessions,
         }
     }
 }
@@ -104,6 +241,27 @@ impl Metrics {
             .get_or_create(&AttemptLabels {
                 result: result.to_string(),
                 reason_code: reason_code.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn session_event(&self, kind: &'static str) {
+        self.session_events
+            .get_or_create(&TypeLabels { r#type: kind })
+            .inc();
+    }
+
+    pub fn session_ended(&self, reason: &'static str) {
+        self.sessions_ended
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    pub fn limits_violation(&self, limit: &str, action: &'static str) {
+        self.limits_violations
+            .get_or_create(&ViolationLabels {
+                limit: limit_label(limit),
+                action,
             })
             .inc();
     }
@@ -145,8 +303,23 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     resp
 }
 
-/// `GET /metrics`: Prometheus text exposition.
+/// `GET /metrics`: Prometheus text exposition. The session gauges are read from the database (they
+/// are the cluster's figures, whichever API replica is scraped); if it does not answer within 2 s
+/// they keep their last value.
 pub async fn render(State(ctx): State<ApiContext>) -> impl IntoResponse {
+    let counts = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        crate::store::sessions_live::open_counts(&ctx.db),
+    )
+    .await;
+    match counts {
+        Ok(Ok((open, reconnecting))) => {
+            ctx.metrics.live_sessions.set(open);
+            ctx.metrics.reconnecting_sessions.set(reconnecting);
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "metrics: session counts not read"),
+        Err(_) => tracing::warn!("metrics: session counts not read within 2 s"),
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -18,8 +18,11 @@ pub mod login;
 pub mod metrics;
 pub mod publish_tokens;
 pub mod ratelimit;
+pub mod sessions;
+pub mod stats;
 pub mod streams;
 pub mod views;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +37,6 @@ use sqlx::PgPool;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -66,7 +68,7 @@ pub struct ApiContext {
     info(title = "Inlet API", description = "Managed live-video ingest: streams, keys, publish authorization."),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("session" = [])),
-    tags((name = "streams"), (name = "keys"), (name = "api-tokens"), (name = "audit"), (name = "auth"), (name = "admin"), (name = "meta"))
+    tags((name = "streams"), (name = "stats"), (name = "keys"), (name = "api-tokens"), (name = "audit"), (name = "auth"), (name = "admin"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -104,6 +106,8 @@ fn tenant_routes() -> OpenApiRouter<ApiContext> {
         .merge(login::router())
         .merge(api_tokens::router())
         .merge(streams::router())
+        .merge(sessions::router())
+        .merge(stats::router())
         .merge(keys::router())
         .merge(publish_tokens::router())
         .merge(allowlist::router())
@@ -155,7 +159,7 @@ pub fn app_with_context(db: PgPool, config: ApiConfig) -> (Router, ApiContext) {
         .layer(from_fn_with_state(ctx.clone(), auth::require_operator))
         .split_for_parts();
 
-    let web = ServeDir::new(&config.web_dir).append_index_html_on_directories(true);
+    let web = web::service(&config);
     let mut router = Router::new()
         .merge(tenant)
         .merge(public)

@@ -13,6 +13,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{
     ClientIp, Cursor, JsonBody, Page, PageQuery, Principal, QueryParams, path_uuid,
 };
+use super::sessions::{HealthView, SessionState};
 use crate::config::ApiConfig;
 use crate::domain::credentials::{self, Kind};
 use crate::domain::limits::{ApplyPatch, Limits, LimitsPatch};
@@ -99,11 +100,22 @@ pub struct StreamView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActiveSession {
     pub id: Uuid,
-    /// The ingest node the publisher is connected to.
+    /// `live` (a publisher is connected) or `reconnecting` (it dropped; the session waits for it
+    /// within `reconnect_window_seconds`, and the stream stays live with the same playback URL).
+    pub state: SessionState,
+    /// The ingest node the publisher is (or was last) connected to.
     pub node_id: String,
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// When the first media frame arrived.
+    pub first_frame_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When the first HLS segment was ready.
     pub hls_ready_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// While `reconnecting`: when the publisher dropped.
+    pub disconnected_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// How many times a publisher continued this session (reconnects, takeovers).
+    pub reconnects: i32,
+    /// The latest figures the ingest measured; `null` before its first report.
+    pub health: Option<HealthView>,
 }
 
 impl StreamView {
@@ -152,9 +164,14 @@ impl StreamView {
             last_live_at: row.last_live_at,
             active_session: row.session_id.map(|id| ActiveSession {
                 id,
+                state: SessionState::of(None, row.session_disconnected_at),
                 node_id: row.session_node_id.unwrap_or_default(),
                 started_at: row.session_started_at.unwrap_or(row.created_at),
+                first_frame_at: row.session_first_frame_at,
                 hls_ready_at: row.session_hls_ready_at,
+                disconnected_at: row.session_disconnected_at,
+                reconnects: row.session_reconnects.unwrap_or_default(),
+                health: HealthView::latest(row.health),
             }),
         }
     }

@@ -18,11 +18,13 @@ pub async fn seen(conn: &mut PgConnection, id: &str, version: &str) -> sqlx::Res
     Ok(())
 }
 
-/// The reported sessions that must be cut, with why: a disconnect request made after the session
-/// started (for its stream, and its key or itself when named), or a stream that is disabled, deleted
-/// or whose tenant is suspended.
+/// The sessions `node` reports that it must cut, with why: a disconnect request made after the
+/// session started (for its stream, and its key or itself when named; a request naming a node only
+/// for that node, and only when made since the session last moved), or a stream that is disabled,
+/// deleted or whose tenant is suspended.
 pub async fn disconnects(
     conn: &mut PgConnection,
+    node: &str,
     live: &[LiveSession],
 ) -> sqlx::Result<Vec<(Uuid, String)>> {
     if live.is_empty() {
@@ -42,7 +44,12 @@ pub async fn disconnects(
              JOIN disconnect_requests r ON r.stream_id = l.stream_id AND r.tenant_id = l.tenant_id
                  AND (r.session_id IS NULL OR r.session_id = l.session_id)
                  AND (r.key_id IS NULL OR r.key_id = l.key_id)
-                 AND r.created_at >= ps.started_at
+                 AND (r.node_id IS NULL OR r.node_id = $5)
+                 -- A resumed connection is cut by what was asked during the session; a request for
+                 -- one node (its old connection after a move) is not replayed when the session comes
+                 -- back to that node later.
+                 AND r.created_at >= CASE WHEN r.node_id IS NULL THEN ps.started_at
+                                          ELSE COALESCE(ps.resumed_at, ps.started_at) END
              UNION ALL
              SELECT l.session_id,
                     CASE WHEN s.id IS NULL THEN 'stream_deleted'
@@ -57,12 +64,14 @@ pub async fn disconnects(
     .bind(&streams)
     .bind(&tenants)
     .bind(&keys)
+    .bind(node)
     .fetch_all(conn)
     .await
 }
 
-/// Open sessions of `node` it no longer reports (it restarted without saying so), older than a few
-/// seconds so a session whose first report is still in flight is left alone.
+/// Open sessions of `node` it no longer reports (it restarted without saying so), started (or moved
+/// to it) more than a few seconds ago so a session whose first report is still in flight is left
+/// alone. Sessions it reports, reconnecting ones included, are left open.
 pub async fn unreported(
     conn: &mut PgConnection,
     node: &str,
@@ -71,7 +80,7 @@ pub async fn unreported(
     sqlx::query_as(
         "SELECT id, tenant_id, stream_id FROM publish_sessions
          WHERE node_id = $1 AND ended_at IS NULL AND NOT (id = ANY($2))
-           AND started_at < now() - interval '10 seconds'",
+           AND COALESCE(resumed_at, started_at) < now() - interval '10 seconds'",
     )
     .bind(node)
     .bind(reported)
@@ -85,7 +94,8 @@ pub async fn lost(db: &PgPool, lost_after_secs: i64) -> sqlx::Result<Vec<(Uuid, 
         "SELECT ps.id, ps.tenant_id, ps.stream_id FROM publish_sessions ps
          LEFT JOIN ingest_nodes n ON n.id = ps.node_id
          WHERE ps.ended_at IS NULL
-           AND COALESCE(n.last_seen_at, ps.started_at) < now() - make_interval(secs => $1)",
+           AND GREATEST(n.last_seen_at, COALESCE(ps.resumed_at, ps.started_at))
+               < now() - make_interval(secs => $1)",
     )
     .bind(lost_after_secs as f64)
     .fetch_all(db)

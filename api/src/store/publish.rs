@@ -106,6 +106,8 @@ pub struct Attempt<'a> {
     pub stream_id: Option<Uuid>,
     pub key_id: Option<&'a str>,
     pub session_id: Option<Uuid>,
+    /// The accepted publish continued an open session (a reconnect or a takeover).
+    pub resumed: bool,
     pub result: &'a str,
     pub reason_code: Option<&'a str>,
     pub detail: &'a str,
@@ -120,8 +122,8 @@ pub async fn record(db: &PgPool, a: Attempt<'_>, touch_key: Option<&str>) -> sql
     sqlx::query(
         "WITH touched AS (UPDATE stream_keys SET last_used_at = now() WHERE id = $13)
          INSERT INTO publish_attempts (id, tenant_id, stream_id, key_id, session_id, result, reason_code,
-                                       detail, client_ip, app, tls, node_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                       detail, client_ip, app, tls, node_id, resumed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14)",
     )
     .bind(Uuid::now_v7())
     .bind(a.tenant_id)
@@ -136,6 +138,7 @@ pub async fn record(db: &PgPool, a: Attempt<'_>, touch_key: Option<&str>) -> sql
     .bind(a.tls)
     .bind(a.node_id)
     .bind(touch_key)
+    .bind(a.resumed)
     .execute(db)
     .await?;
     Ok(())

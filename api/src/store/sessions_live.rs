@@ -1,110 +1,316 @@
 //! Publish sessions reported by ingest nodes, and the stream's live state that follows from them.
-//! Every write is idempotent: the ingest retries until delivered.
+//! Every write is idempotent: the ingest retries until delivered. An event applies only when it comes
+//! from the node the session is on now (`node`), so that after a session moved to another node (a
+//! reconnect or a takeover), the old node's late reports change nothing.
 
 use chrono::{DateTime, Utc};
+use inlet_contract::session::{Health, Violation, ViolationAction};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+/// Ids naming one session of one stream of one tenant, as an event carries them.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionRef<'a> {
+    pub session: Uuid,
+    pub tenant: Uuid,
+    pub stream: Uuid,
+    /// The reporting node; `None` for the API's own decisions (they apply whatever the node).
+    pub node: Option<&'a str>,
+}
+
+fn clamp_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
 pub async fn connected(
     conn: &mut PgConnection,
-    session: Uuid,
-    tenant: Uuid,
-    stream: Uuid,
-    node: &str,
+    r: SessionRef<'_>,
+    resumed: bool,
     at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
+    let node = r.node.unwrap_or_default();
+    if resumed {
+        // The authorize call already continued the session; this confirms the publisher is back
+        // (and clears a `disconnected` of the previous connection that arrived after the resume).
+        sqlx::query(
+            "UPDATE publish_sessions SET disconnected_at = NULL, disconnect_reason = NULL
+             WHERE id = $1 AND tenant_id = $2 AND stream_id = $3 AND node_id = $4 AND ended_at IS NULL",
+        )
+        .bind(r.session)
+        .bind(r.tenant)
+        .bind(r.stream)
+        .bind(node)
+        .execute(conn)
+        .await?;
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO publish_sessions (id, tenant_id, stream_id, node_id, started_at)
          SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM streams WHERE id = $3 AND tenant_id = $2)
          ON CONFLICT (id) DO NOTHING",
     )
-    .bind(session)
-    .bind(tenant)
-    .bind(stream)
+    .bind(r.session)
+    .bind(r.tenant)
+    .bind(r.stream)
     .bind(node)
     .bind(at)
     .execute(&mut *conn)
     .await?;
-    // A session that already ended (a late retry) does not make the stream live again.
+    // A session that already ended (a late retry), or moved to another node, does not make the
+    // stream live again.
     sqlx::query(
         "UPDATE streams SET live = true, active_session_id = $1, last_live_at = $4
          WHERE id = $2 AND tenant_id = $3
            AND (active_session_id IS NULL OR active_session_id = $1)
-           AND EXISTS (SELECT 1 FROM publish_sessions WHERE id = $1 AND ended_at IS NULL)",
+           AND EXISTS (SELECT 1 FROM publish_sessions
+                       WHERE id = $1 AND ended_at IS NULL AND node_id = $5)",
     )
-    .bind(session)
-    .bind(stream)
-    .bind(tenant)
+    .bind(r.session)
+    .bind(r.stream)
+    .bind(r.tenant)
     .bind(at)
+    .bind(node)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-pub async fn hls_ready(
+/// Sets the session's first frame once; answers the seconds from its start when this set it.
+pub async fn first_frame(
     conn: &mut PgConnection,
-    session: Uuid,
-    tenant: Uuid,
-    stream: Uuid,
-    url: &str,
+    r: SessionRef<'_>,
     at: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE publish_sessions SET hls_ready_at = COALESCE(hls_ready_at, $3), hls_url = $4
-         WHERE id = $1 AND tenant_id = $2",
+) -> sqlx::Result<Option<f64>> {
+    sqlx::query_scalar(
+        "UPDATE publish_sessions SET first_frame_at = $5
+         WHERE id = $1 AND tenant_id = $2 AND stream_id = $3 AND node_id = $4 AND first_frame_at IS NULL
+         RETURNING EXTRACT(EPOCH FROM ($5 - started_at))::float8",
     )
-    .bind(session)
-    .bind(tenant)
+    .bind(r.session)
+    .bind(r.tenant)
+    .bind(r.stream)
+    .bind(r.node.unwrap_or_default())
     .bind(at)
-    .bind(url)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE streams SET hls_url = $3 WHERE id = $1 AND tenant_id = $2 AND active_session_id = $4")
-        .bind(stream)
-        .bind(tenant)
-        .bind(url)
-        .bind(session)
-        .execute(conn)
-        .await?;
-    Ok(())
+    .fetch_optional(conn)
+    .await
 }
 
-pub async fn ended(
+/// Records the playback URL (the first `hls_ready_at` stays); answers the seconds from the session's
+/// start when this was its first `hls_ready`.
+pub async fn hls_ready(
     conn: &mut PgConnection,
-    session: Uuid,
-    tenant: Uuid,
-    stream: Uuid,
+    r: SessionRef<'_>,
+    url: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Option<f64>> {
+    let first: Option<f64> = sqlx::query_scalar(
+        "UPDATE publish_sessions SET hls_ready_at = $5
+         WHERE id = $1 AND tenant_id = $2 AND stream_id = $3 AND node_id = $4 AND hls_ready_at IS NULL
+         RETURNING EXTRACT(EPOCH FROM ($5 - started_at))::float8",
+    )
+    .bind(r.session)
+    .bind(r.tenant)
+    .bind(r.stream)
+    .bind(r.node.unwrap_or_default())
+    .bind(at)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let n = sqlx::query(
+        "UPDATE publish_sessions SET hls_url = $5
+         WHERE id = $1 AND tenant_id = $2 AND stream_id = $3 AND node_id = $4",
+    )
+    .bind(r.session)
+    .bind(r.tenant)
+    .bind(r.stream)
+    .bind(r.node.unwrap_or_default())
+    .bind(url)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 1 {
+        sqlx::query(
+            "UPDATE streams SET hls_url = $3 WHERE id = $1 AND tenant_id = $2 AND active_session_id = $4",
+        )
+        .bind(r.stream)
+        .bind(r.tenant)
+        .bind(url)
+        .bind(r.session)
+        .execute(conn)
+        .await?;
+    }
+    Ok(first)
+}
+
+/// Stores one health report and folds it into the session's figures; `Some(reports so far)` when it
+/// was new (a retried report is stored once and counted once).
+pub async fn health(
+    conn: &mut PgConnection,
+    r: SessionRef<'_>,
+    h: &Health,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Option<i32>> {
+    sqlx::query_scalar(
+        "WITH ins AS (
+             INSERT INTO session_health (tenant_id, stream_id, session_id, at, bitrate_kbps, fps,
+                 keyframe_interval_ms, width, height, video_codec, audio_codec, bytes, skew_ms)
+             SELECT tenant_id, stream_id, id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+             FROM publish_sessions
+             WHERE id = $1 AND tenant_id = $2 AND stream_id = $3 AND node_id = $4
+             ON CONFLICT ON CONSTRAINT session_health_once DO NOTHING
+             RETURNING session_id, at, bitrate_kbps, fps, keyframe_interval_ms, width, height,
+                       video_codec, audio_codec, bytes, skew_ms)
+         UPDATE publish_sessions ps SET
+             bytes = GREATEST(ps.bytes, ins.bytes),
+             peak_bitrate_kbps = GREATEST(COALESCE(ps.peak_bitrate_kbps, 0), ins.bitrate_kbps),
+             bitrate_sum = ps.bitrate_sum + ins.bitrate_kbps,
+             health_count = ps.health_count + 1,
+             -- The latest figures are the newest report's (a late retry does not overwrite them).
+             last_bitrate_kbps = CASE WHEN ps.health_at IS NULL OR ins.at >= ps.health_at THEN ins.bitrate_kbps ELSE ps.last_bitrate_kbps END,
+             fps = CASE WHEN ps.health_at IS NULL OR ins.at >= ps.health_at THEN ins.fps ELSE ps.fps END,
+             keyframe_interval_ms = CASE WHEN ps.health_at IS NULL OR ins.at >= ps.health_at
+                 THEN COALESCE(ins.keyframe_interval_ms, ps.keyframe_interval_ms) ELSE ps.keyframe_interval_ms END,
+             width = CASE WHEN ps.health_at IS NULL OR ins.at >= ps.health_at THEN COALESCE(ins.width, ps.width) ELSE ps.width END,
+             height = CASE WHEN ps.health_at IS NULL OR ins.at >= ps.health_at THEN COALESCE(ins.height, ps.height) ELSE ps.height END,
+             video_codec = CASE WHEN ps.health_at IS NULL OR ins.at >= ps.health_at
+                 THEN COALESCE(ins.video_codec, ps.video_codec) ELSE ps.video_codec END,
+             audio_codec = CASE WHEN ps.health_at IS NULL OR ins.at >= ps.health_at
+                 THEN COALESCE(ins.audio_codec, ps.audio_codec) ELSE ps.audio_codec END,
+             skew_ms = CASE WHEN ps.health_at IS NULL OR ins.at >= ps.health_at THEN ins.skew_ms ELSE ps.skew_ms END,
+             health_at = GREATEST(ps.health_at, ins.at)
+         FROM ins WHERE ps.id = ins.session_id
+         RETURNING ps.health_count",
+    )
+    .bind(r.session)
+    .bind(r.tenant)
+    .bind(r.stream)
+    .bind(r.node.unwrap_or_default())
+    .bind(at)
+    .bind(clamp_i32(h.bitrate_kbps))
+    .bind(if h.fps.is_finite() { h.fps } else { 0.0 })
+    .bind(h.keyframe_interval_ms.map(clamp_i32))
+    .bind(h.width.map(clamp_i32))
+    .bind(h.height.map(clamp_i32))
+    .bind(h.video_codec.as_deref())
+    .bind(h.audio_codec.as_deref())
+    .bind(i64::try_from(h.bytes).unwrap_or(i64::MAX))
+    .bind(h.skew_ms)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Most health reports kept per session.
+pub const HEALTH_PER_SESSION: i64 = 1000;
+
+/// Deletes a session's health reports beyond the newest `HEALTH_PER_SESSION`.
+pub async fn prune_health(conn: &mut PgConnection, session: Uuid) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM session_health WHERE session_id = $1 AND at <= (
+             SELECT at FROM session_health WHERE session_id = $1
+             ORDER BY at DESC OFFSET $2 LIMIT 1)",
+    )
+    .bind(session)
+    .bind(HEALTH_PER_SESSION)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Most warnings kept per session (a flagging feed may break a limit over and over).
+pub const WARNINGS_PER_SESSION: i64 = 1000;
+
+pub fn action_str(a: ViolationAction) -> &'static str {
+    match a {
+        ViolationAction::Rejected => "rejected",
+        ViolationAction::Flagged => "flagged",
+    }
+}
+
+/// Records a broken limit; `true` when it was new.
+pub async fn limits_violation(
+    conn: &mut PgConnection,
+    r: SessionRef<'_>,
+    v: &Violation,
+    at: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let n = sqlx::query(
+        "INSERT INTO session_warnings (tenant_id, stream_id, session_id, at, limit_name, configured,
+             measured, description, action)
+         SELECT tenant_id, stream_id, id, $5, $6, $7, $8, $9, $10 FROM publish_sessions
+         WHERE id = $1 AND tenant_id = $2 AND stream_id = $3 AND node_id = $4
+           AND (SELECT count(*) FROM session_warnings WHERE session_id = $1) < $11
+         ON CONFLICT ON CONSTRAINT session_warnings_once DO NOTHING",
+    )
+    .bind(r.session)
+    .bind(r.tenant)
+    .bind(r.stream)
+    .bind(r.node.unwrap_or_default())
+    .bind(at)
+    .bind(&v.limit)
+    .bind(&v.configured)
+    .bind(&v.measured)
+    .bind(&v.description)
+    .bind(action_str(v.action))
+    .bind(WARNINGS_PER_SESSION)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// The publisher's connection ended, but the session waits for it within the reconnect window: the
+/// stream stays live on it, with its playback URL.
+pub async fn disconnected(
+    conn: &mut PgConnection,
+    r: SessionRef<'_>,
     reason: &str,
     at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE publish_sessions SET ended_at = COALESCE(ended_at, $3), end_reason = COALESCE(end_reason, $4)
-         WHERE id = $1 AND tenant_id = $2",
+        "UPDATE publish_sessions SET disconnected_at = COALESCE(disconnected_at, $5), disconnect_reason = $6
+         WHERE id = $1 AND tenant_id = $2 AND stream_id = $3 AND node_id = $4 AND ended_at IS NULL",
     )
-    .bind(session)
-    .bind(tenant)
+    .bind(r.session)
+    .bind(r.tenant)
+    .bind(r.stream)
+    .bind(r.node.unwrap_or_default())
     .bind(at)
     .bind(reason)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE streams SET live = false, hls_url = NULL, active_session_id = NULL
-         WHERE id = $1 AND tenant_id = $2 AND active_session_id = $3",
-    )
-    .bind(stream)
-    .bind(tenant)
-    .bind(session)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ActiveSession {
-    pub id: Uuid,
-    pub node_id: String,
-    pub started_at: DateTime<Utc>,
-    pub hls_ready_at: Option<DateTime<Utc>>,
+/// Ends the session (the first end and reason win) and frees its stream; `true` when this ended it.
+pub async fn ended(
+    conn: &mut PgConnection,
+    r: SessionRef<'_>,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let n = sqlx::query(
+        "UPDATE publish_sessions SET ended_at = $3, end_reason = $4
+         WHERE id = $1 AND tenant_id = $2 AND ended_at IS NULL AND ($5::text IS NULL OR node_id = $5)",
+    )
+    .bind(r.session)
+    .bind(r.tenant)
+    .bind(at)
+    .bind(reason)
+    .bind(r.node)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    // Also after a retry: a stream never stays on an ended session.
+    sqlx::query(
+        "UPDATE streams SET live = false, hls_url = NULL, active_session_id = NULL
+         WHERE id = $1 AND tenant_id = $2 AND active_session_id = $3
+           AND EXISTS (SELECT 1 FROM publish_sessions WHERE id = $3 AND ended_at IS NOT NULL)",
+    )
+    .bind(r.stream)
+    .bind(r.tenant)
+    .bind(r.session)
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
 }
 
 /// The stream's live claim, taken at authorization: one live session per stream, cluster-wide.
@@ -112,6 +318,15 @@ pub struct ActiveSession {
 pub struct Claim {
     pub active_session_id: Option<Uuid>,
     pub active_key_id: Option<String>,
+    /// The active session's publisher is gone (it waits within the reconnect window).
+    pub active_disconnected_at: Option<DateTime<Utc>>,
+    pub active_disconnect_reason: Option<String>,
+    /// The active session is disconnected and its reconnect window is still open (by the
+    /// database's clock).
+    pub within_window: bool,
+    pub active_started_at: Option<DateTime<Utc>>,
+    pub active_node_id: Option<String>,
+    pub reconnect_window_seconds: i32,
     pub takeover: bool,
     pub live_in_tenant: i64,
     pub max_concurrent_live: i32,
@@ -128,7 +343,13 @@ pub async fn claim_state(
 ) -> sqlx::Result<Claim> {
     sqlx::query_as(
         "WITH t AS (SELECT id, max_concurrent_live FROM tenants WHERE id = $1)
-         SELECT s.active_session_id, ps.key_id AS active_key_id, s.takeover,
+         SELECT s.active_session_id, ps.key_id AS active_key_id,
+                ps.disconnected_at AS active_disconnected_at,
+                ps.disconnect_reason AS active_disconnect_reason,
+                COALESCE(ps.disconnected_at + make_interval(secs => s.reconnect_window_seconds) > now(), false)
+                    AS within_window,
+                ps.started_at AS active_started_at, ps.node_id AS active_node_id,
+                s.reconnect_window_seconds, s.takeover,
                 (SELECT count(*) FROM streams o WHERE o.tenant_id = $1 AND o.active_session_id IS NOT NULL
                    AND o.id <> $2) AS live_in_tenant,
                 t.max_concurrent_live
@@ -143,7 +364,7 @@ pub async fn claim_state(
     .await
 }
 
-/// Records the new session and makes it the stream's live one.
+/// Records the new session and makes it the stream's live one; answers its start.
 pub async fn claim(
     conn: &mut PgConnection,
     session: Uuid,
@@ -151,17 +372,17 @@ pub async fn claim(
     stream: Uuid,
     node: &str,
     key_id: Option<&str>,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<DateTime<Utc>> {
+    let started: DateTime<Utc> = sqlx::query_scalar(
         "INSERT INTO publish_sessions (id, tenant_id, stream_id, node_id, started_at, key_id)
-         VALUES ($1, $2, $3, $4, now(), $5)",
+         VALUES ($1, $2, $3, $4, now(), $5) RETURNING started_at",
     )
     .bind(session)
     .bind(tenant)
     .bind(stream)
     .bind(node)
     .bind(key_id)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
     sqlx::query(
         "UPDATE streams SET live = true, active_session_id = $1, last_live_at = now(), hls_url = NULL
@@ -172,5 +393,73 @@ pub async fn claim(
     .bind(tenant)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(started)
+}
+
+/// Continues the stream's active session with a new connection (a reconnect within the window, or a
+/// takeover by the same credentials): the publisher is connected again, on `node`, with `key_id`.
+/// Answers the session's start, or `None` when it is no longer open.
+pub async fn resume(
+    conn: &mut PgConnection,
+    session: Uuid,
+    tenant: Uuid,
+    node: &str,
+    key_id: Option<&str>,
+) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar(
+        "UPDATE publish_sessions SET disconnected_at = NULL, disconnect_reason = NULL,
+             reconnects = reconnects + 1, node_id = $3, key_id = $4, resumed_at = now()
+         WHERE id = $1 AND tenant_id = $2 AND ended_at IS NULL
+         RETURNING started_at",
+    )
+    .bind(session)
+    .bind(tenant)
+    .bind(node)
+    .bind(key_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Open sessions whose publisher has been gone longer than the stream's reconnect window plus
+/// `grace_secs`: (session, tenant, stream, end reason).
+pub async fn abandoned(
+    conn: &mut PgConnection,
+    grace_secs: i64,
+) -> sqlx::Result<Vec<(Uuid, Uuid, Uuid, String)>> {
+    sqlx::query_as(
+        "SELECT ps.id, ps.tenant_id, ps.stream_id, COALESCE(ps.disconnect_reason, 'reconnect_window_elapsed')
+         FROM publish_sessions ps JOIN streams s ON s.id = ps.stream_id
+         WHERE ps.ended_at IS NULL AND ps.disconnected_at IS NOT NULL
+           AND ps.disconnected_at + make_interval(secs => s.reconnect_window_seconds + $1) < now()
+         LIMIT 1000",
+    )
+    .bind(grace_secs as f64)
+    .fetch_all(conn)
+    .await
+}
+
+/// Most health reports `expire_health` deletes in one statement.
+pub const EXPIRE_BATCH: u64 = 10_000;
+
+/// Deletes up to `EXPIRE_BATCH` health reports older than `days` days; answers how many.
+pub async fn expire_health(conn: &mut PgConnection, days: i64) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM session_health WHERE id IN (
+             SELECT id FROM session_health WHERE at < now() - make_interval(days => $1) LIMIT $2)",
+    )
+    .bind(days as i32)
+    .bind(EXPIRE_BATCH as i64)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Open sessions of all tenants, and how many of them are reconnecting.
+pub async fn open_counts(db: &sqlx::PgPool) -> sqlx::Result<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE ps.disconnected_at IS NOT NULL)
+         FROM streams s JOIN publish_sessions ps ON ps.id = s.active_session_id",
+    )
+    .fetch_one(db)
+    .await
 }

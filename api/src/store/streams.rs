@@ -32,6 +32,27 @@ pub struct StreamRow {
     pub session_node_id: Option<String>,
     pub session_started_at: Option<DateTime<Utc>>,
     pub session_hls_ready_at: Option<DateTime<Utc>>,
+    pub session_first_frame_at: Option<DateTime<Utc>>,
+    pub session_disconnected_at: Option<DateTime<Utc>>,
+    pub session_reconnects: Option<i32>,
+    /// The session's latest health figures (all `None` before its first report).
+    #[sqlx(flatten)]
+    pub health: LatestHealth,
+}
+
+/// A session's latest health figures, as folded from the ingest's reports.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct LatestHealth {
+    pub health_at: Option<DateTime<Utc>>,
+    pub last_bitrate_kbps: Option<i32>,
+    pub fps: Option<f64>,
+    pub keyframe_interval_ms: Option<i32>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub video_codec: Option<String>,
+    pub audio_codec: Option<String>,
+    pub bytes: Option<i64>,
+    pub skew_ms: Option<i64>,
 }
 
 const COLUMNS: &str = "s.id, s.tenant_id, s.name, s.enabled, s.live, s.auth_mode, s.limits,
@@ -41,7 +62,10 @@ const COLUMNS: &str = "s.id, s.tenant_id, s.name, s.enabled, s.live, s.auth_mode
       WHERE k.stream_id = s.id AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
       ORDER BY k.created_at DESC, k.id DESC LIMIT 1) AS current_key_id,
     ps.id AS session_id, ps.node_id AS session_node_id, ps.started_at AS session_started_at,
-    ps.hls_ready_at AS session_hls_ready_at";
+    ps.hls_ready_at AS session_hls_ready_at, ps.first_frame_at AS session_first_frame_at,
+    ps.disconnected_at AS session_disconnected_at, ps.reconnects AS session_reconnects,
+    ps.health_at, ps.last_bitrate_kbps, ps.fps, ps.keyframe_interval_ms, ps.width, ps.height,
+    ps.video_codec, ps.audio_codec, ps.bytes, ps.skew_ms";
 
 /// Streams with their active session, if any.
 const FROM: &str = "streams s LEFT JOIN publish_sessions ps ON ps.id = s.active_session_id";

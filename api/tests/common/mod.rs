@@ -149,27 +149,96 @@ impl TestApp {
     }
 
     pub async fn authorize_with(&self, body: Value) -> Value {
+        let node = body["node_id"].as_str().unwrap_or("test-node").to_string();
         let v = self.authorize_raw(body).await;
         if v["decision"] == "allow" {
-            self.end_session(&v, "publisher_left").await;
+            self.end_session_on(&v, &node, "publisher_left").await;
         }
         v
     }
 
     /// Reports the end of an accepted session, as the ingest does.
     pub async fn end_session(&self, allow: &Value, reason: &str) {
-        let event = json!({"events": [{
+        self.end_session_on(allow, "test-node", reason).await
+    }
+
+    /// Reports the end of an accepted session from `node`.
+    pub async fn end_session_on(&self, allow: &Value, node: &str, reason: &str) {
+        self.event(allow, node, json!({"type": "ended", "reason": reason}))
+            .await;
+    }
+
+    /// Reports one session event of an accepted session (`kind`: `type` and its fields) from `node`,
+    /// now.
+    pub async fn event(&self, allow: &Value, node: &str, kind: Value) {
+        self.event_at(allow, node, chrono::Utc::now(), kind).await
+    }
+
+    /// Reports one session event at `at`.
+    pub async fn event_at(
+        &self,
+        allow: &Value,
+        node: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        kind: Value,
+    ) {
+        let mut e = json!({
             "session_id": allow["session_id"], "stream_id": allow["stream_id"], "tenant_id": allow["tenant_id"],
-            "node_id": "test-node", "at": chrono::Utc::now(), "type": "ended", "reason": reason
-        }]});
+            "node_id": node, "at": at
+        });
+        if let (Some(e), Some(k)) = (e.as_object_mut(), kind.as_object()) {
+            e.extend(k.clone());
+        }
         let resp = self
             .req(Method::POST, "/internal/v1/sessions/events")
             .bearer_auth(NODE_SECRET)
-            .json(&event)
+            .json(&json!({"events": [e]}))
             .send()
             .await
             .expect("send");
         assert_eq!(resp.status(), 204, "session event stored");
+    }
+
+    /// Calls authorize as `node` for `publish_name`; an accepted publish stays live.
+    pub async fn authorize_on(&self, node: &str, publish_name: &str, client_ip: &str) -> Value {
+        self.authorize_raw(json!({
+            "app": "live", "publish_name": publish_name, "client_ip": client_ip, "tls": false, "node_id": node
+        }))
+        .await
+    }
+
+    /// A node's heartbeat listing `sessions` (allow answers, with the key id they were accepted on);
+    /// answers the ids of the sessions it must cut.
+    pub async fn heartbeat(&self, node: &str, sessions: &[&Value]) -> Vec<(String, String)> {
+        let list: Vec<Value> = sessions
+            .iter()
+            .map(|v| {
+                json!({"session_id": v["session_id"], "stream_id": v["stream_id"],
+                       "tenant_id": v["tenant_id"], "key_id": v["key_id"]})
+            })
+            .collect();
+        let resp = self
+            .req(Method::POST, "/internal/v1/nodes/heartbeat")
+            .bearer_auth(NODE_SECRET)
+            .json(&json!({"node_id": node, "version": "t", "sessions": list}))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 200, "heartbeat answers 200");
+        let body: Value = resp.json().await.expect("json");
+        body["disconnect"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|d| {
+                        (
+                            d["session_id"].as_str().unwrap_or_default().to_string(),
+                            d["reason"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     async fn authorize_raw(&self, body: Value) -> Value {
