@@ -61,6 +61,10 @@ pub struct IngestConfig {
     /// Most RTMP/RTMPS connections from one address.
     #[arg(long, env = "INLET_RTMP_MAX_CONNECTIONS_PER_IP", default_value_t = 50)]
     pub rtmp_max_connections_per_ip: usize,
+    /// Threads that serve RTMP/RTMPS connections, each with its own event loop, a connection living
+    /// on one of them (nginx: `worker_processes`); `0` = one per two CPUs (at least one).
+    #[arg(long, env = "INLET_RTMP_WORKERS", default_value_t = 0)]
+    pub rtmp_workers: usize,
     /// Timeout of the authorize call to the API, milliseconds (then: control_plane_unavailable).
     #[arg(long, env = "INLET_AUTHORIZE_TIMEOUT_MS", default_value_t = 2000)]
     pub authorize_timeout_ms: u64,

@@ -77,6 +77,10 @@ pub struct Segmenter {
     removed_discontinuities: u64,
     next_seq: u64,
     pending_discontinuity: bool,
+    /// Where the timeline continues after a reconnect (set by `discontinuity`, used by the next
+    /// frame), and the shift applied to the current connection's timestamps.
+    resume_at: Option<u64>,
+    offset_ms: i64,
     /// Extended (non-wrapping) timestamp of the last frame, ms.
     last_ms: Option<u64>,
     last_delta_ms: u64,
@@ -106,6 +110,8 @@ impl Segmenter {
             removed_discontinuities: 0,
             next_seq: 0,
             pending_discontinuity: false,
+            resume_at: None,
+            offset_ms: 0,
             last_ms: None,
             last_delta_ms: 33,
             anchor: None,
@@ -124,10 +130,16 @@ impl Segmenter {
             .map(|i| (i.width, i.height))
     }
 
-    /// Marks the next segment as discontinuous (a reconnect continuing the session).
+    /// Marks the next segment as discontinuous (a reconnect continuing the session). The new
+    /// connection's timestamps are shifted to continue where the old ones stopped, so players see
+    /// time go on across the discontinuity instead of starting over.
     pub fn discontinuity(&mut self, out: &mut Vec<Output>) {
         self.close(None, out);
         self.pending_discontinuity = true;
+        self.resume_at = self
+            .last_ms
+            .map(|l| l + self.last_delta_ms)
+            .or(self.resume_at);
         self.last_ms = None;
         self.anchor = None;
         self.ended = false;
@@ -141,7 +153,14 @@ impl Segmenter {
     }
 
     pub fn push(&mut self, f: &MediaFrame, now: SystemTime, out: &mut Vec<Output>) {
-        let ms = u64::from(f.timestamp);
+        let raw = i64::from(f.timestamp);
+        if f.kind != FrameKind::Metadata
+            && !f.is_config
+            && let Some(at) = self.resume_at.take()
+        {
+            self.offset_ms = at as i64 - raw;
+        }
+        let ms = (raw + self.offset_ms).max(0) as u64;
         match f.kind {
             FrameKind::Metadata => {}
             FrameKind::Video if f.codec != Codec::H264 => self.dropped += 1,

@@ -13,6 +13,37 @@ use tokio::sync::mpsc;
 
 /// Most events sent in one call.
 const BATCH: usize = 256;
+/// A batch of only `health` reports waits this long for more events, so the API stores the reports
+/// of many sessions in one transaction; any other event ends the wait at once.
+const HEALTH_COALESCE: Duration = Duration::from_millis(1000);
+
+fn is_health(e: &SessionEvent) -> bool {
+    matches!(e.kind, SessionEventKind::Health(_))
+}
+
+/// Lets a batch of health reports gather more events for up to `HEALTH_COALESCE`; returns early
+/// when another kind of event arrives (it is sent with them) or the batch is full.
+async fn coalesce_health(
+    rx: &mut mpsc::UnboundedReceiver<SessionEvent>,
+    batch: &mut Vec<SessionEvent>,
+) {
+    if !batch.iter().all(is_health) {
+        return;
+    }
+    let until = tokio::time::Instant::now() + HEALTH_COALESCE;
+    while batch.len() < BATCH {
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some(e)) => {
+                let urgent = !is_health(&e);
+                batch.push(e);
+                if urgent {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
+}
 
 /// A handle to queue events; cheap to clone.
 #[derive(Clone)]
@@ -87,6 +118,7 @@ async fn deliver(
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
+        coalesce_health(&mut rx, &mut batch).await;
         let body = SessionEvents {
             events: std::mem::take(&mut batch),
         };

@@ -210,3 +210,25 @@ fn segment_durations_sum_to_the_input_span() {
         );
     }
 }
+
+#[test]
+fn a_reconnect_continues_the_timeline_where_the_old_connection_stopped() {
+    let mut s = Segmenter::new(HlsSettings::default(), "t");
+    let mut out = Vec::new();
+    let now = SystemTime::now();
+    s.push(&avc_config(), now, &mut out);
+    for i in 0..100u32 {
+        s.push(&video(5_000 + i * 33, i % 60 == 0), now, &mut out);
+    }
+    let stopped = s.last_ms.expect("timeline");
+    s.discontinuity(&mut out);
+    // The new connection's encoder starts its clock at 0 again, and sends its header first.
+    s.push(&avc_config(), now, &mut out);
+    s.push(&video(0, true), now, &mut out);
+    assert_eq!(s.last_ms, Some(stopped + 33), "continues one frame later");
+    s.push(&video(33, false), now, &mut out);
+    assert_eq!(s.last_ms, Some(stopped + 66));
+    s.finish(&mut out);
+    let last = *playlists(&out).last().expect("playlist");
+    assert_eq!(last.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{last}");
+}
