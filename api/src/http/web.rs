@@ -175,6 +175,67 @@ mod tests {
         assert!(media_origins(Some("http://x; script-src *"), None).is_empty());
     }
 
+    async fn get(app: &Router, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+        use http_body_util::BodyExt;
+        let req = Request::builder()
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let resp = app.clone().oneshot(req).await.expect("infallible");
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.expect("body").to_bytes();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn serves_files_with_headers_a_stub_without_hls_js_and_hides_node_modules() {
+        let dir = std::env::temp_dir().join(format!("inlet-web-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("node_modules/hls.js")).expect("mkdir");
+        std::fs::write(dir.join("index.html"), "<!doctype html><title>t</title>").expect("write");
+        std::fs::write(dir.join("node_modules/hls.js/package.json"), "{}").expect("write");
+        let app = router(&dir, &["http://127.0.0.1:8081".to_string()]);
+
+        let (status, headers, body) = get(&app, "/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("<title>t</title>"));
+        let csp = headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("csp");
+        assert!(csp.contains("media-src 'self' blob: http://127.0.0.1:8081"));
+        assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+
+        // No `npm ci --prefix web`: the page learns it, and no script fails to load.
+        let (status, headers, body) = get(&app, "/vendor/hls.min.js").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            headers[header::CONTENT_TYPE]
+                .to_str()
+                .expect("type")
+                .starts_with("text/javascript")
+        );
+        assert!(body.contains("self.inletHlsMissing = true"));
+
+        std::fs::create_dir_all(dir.join("node_modules/hls.js/dist")).expect("mkdir");
+        std::fs::write(dir.join(HLS_JS), "/* hls */").expect("write");
+        let (status, _, body) = get(&app, "/vendor/hls.min.js").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "/* hls */"));
+
+        for hidden in [
+            "/node_modules/hls.js/package.json",
+            "/package.json",
+            "/package-lock.json",
+        ] {
+            assert_eq!(get(&app, hidden).await.0, StatusCode::NOT_FOUND, "{hidden}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn policy_allows_only_self_blob_and_the_hls_origins() {
         let csp = content_security_policy(&["http://127.0.0.1:8081".into()]);

@@ -1,0 +1,521 @@
+// Drives the Inlet dashboard in headless Chromium against a real `inlet`, as a customer would:
+//
+//   node dashboard.mjs --base http://127.0.0.1:PORT --email E --password P --screenshots DIR
+//
+// Logs in; creates a stream; clicks Copy on Server and Stream Key and checks the clipboard holds
+// exactly what the API answered; publishes with ffmpeg using those two copied values; waits for
+// the status to turn live and the preview's video.currentTime to advance; rotates the key with
+// grace "now" and "disconnect the live publisher", sees ffmpeg cut, retries with the old key and
+// finds the refusal explained in plain words; edits the stream's allowlist to exclude 127.0.0.1
+// and finds that refusal explained; visits every page, saving screenshots into DIR; checks focus
+// order and 360 px layout; and fails on any console error or uncaught page error.
+// Prints one JSON line {"ok": bool, "steps": [...], "consoleErrors": [...], ...}; exits 0 only when ok.
+
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const LAUNCH_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--autoplay-policy=no-user-gesture-required",
+];
+
+function parseArgs(argv) {
+  const o = {};
+  for (let i = 0; i < argv.length; i += 2) {
+    const k = argv[i];
+    if (!k.startsWith("--") || argv[i + 1] === undefined) throw new Error(`bad argument ${k}`);
+    o[k.slice(2)] = argv[i + 1];
+  }
+  for (const k of ["base", "email", "password", "screenshots"]) {
+    if (!o[k]) throw new Error(`--${k} is required`);
+  }
+  return o;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const result = {
+  ok: false,
+  steps: [],
+  consoleErrors: [],
+  pageErrors: [],
+  httpErrors: [],
+  a11y: [],
+  checks: {},
+  ffmpeg: [],
+  screenshots: [],
+  browserVersion: null,
+  elapsedMs: 0,
+  error: null,
+};
+
+async function step(name, fn) {
+  const t = Date.now();
+  const rec = { name, ok: false, ms: 0 };
+  result.steps.push(rec);
+  try {
+    const detail = await fn();
+    rec.ok = true;
+    if (detail !== undefined) rec.detail = detail;
+  } catch (e) {
+    rec.error = e && e.message ? e.message.split("\n").slice(0, 4).join(" | ") : String(e);
+    throw e;
+  } finally {
+    rec.ms = Date.now() - t;
+  }
+}
+
+function check(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+/** Starts ffmpeg publishing a test pattern to `url`; resolves {code, stderr, ms} when it exits. */
+function publish(url, seconds) {
+  const args = [
+    "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+    "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
+    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+    "-t", String(seconds),
+    "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p",
+    "-c:a", "aac", "-b:a", "64k",
+    "-f", "flv", url,
+  ];
+  const started = Date.now();
+  const child = spawn("ffmpeg", args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d) => {
+    if (stderr.length < 20000) stderr += d.toString();
+  });
+  const done = new Promise((resolve) => {
+    child.on("error", (e) => resolve({ code: -1, stderr: `spawn failed: ${e.message}`, ms: Date.now() - started }));
+    child.on("exit", (code, signal) => resolve({ code: code === null ? `signal ${signal}` : code, stderr: stderr.trim(), ms: Date.now() - started }));
+  });
+  return { child, done };
+}
+
+/** Redacts the secret part of keys and tokens before anything is printed. */
+const redact = (s) => String(s).replace(/(sk_[A-Za-z0-9]{10}_)[A-Za-z0-9]+/g, "$1…").replace(/(inlet_[A-Za-z0-9]{10}_)[A-Za-z0-9]+/g, "$1…");
+
+async function main() {
+  const started = Date.now();
+  const opts = parseArgs(process.argv.slice(2));
+  const base = opts.base.replace(/\/$/, "");
+  mkdirSync(opts.screenshots, { recursive: true });
+  const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+  const profile = mkdtempSync(join(tmpdir(), "inlet-dashboard-chromium-"));
+  const publishers = [];
+  let context;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath,
+      headless: true,
+      args: LAUNCH_ARGS,
+      viewport: { width: 1280, height: 860 },
+      deviceScaleFactor: 1,
+      timeout: 30_000,
+    });
+    result.browserVersion = context.browser()?.version() ?? null;
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(15_000);
+    const where = () => new URL(page.url()).hash || "/";
+    page.on("console", (m) => {
+      if (m.type() === "error") result.consoleErrors.push(redact(`${where()}: ${m.text()}`).slice(0, 400));
+    });
+    page.on("pageerror", (e) => result.pageErrors.push(redact(`${where()}: ${e.message}`).slice(0, 400)));
+    page.on("response", (r) => {
+      if (r.status() >= 400) result.httpErrors.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
+    });
+
+    // Every control has a label (or an aria-label), every button a name, ids are unique.
+    const auditControls = async (name) => {
+      const problems = await page.evaluate(() => {
+        const out = [];
+        const visible = (el) => el.offsetParent !== null || el.getClientRects().length > 0;
+        for (const el of document.querySelectorAll("input, select, textarea")) {
+          if (el.type === "hidden" || el.classList.contains("offscreen")) continue;
+          const named = (el.labels && el.labels.length > 0) || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby");
+          if (!named) out.push(`unlabelled ${el.tagName.toLowerCase()}#${el.id || "?"}`);
+        }
+        for (const el of document.querySelectorAll("button, a[href]")) {
+          if (!visible(el)) continue;
+          if (!(el.getAttribute("aria-label") || el.textContent.trim())) out.push(`nameless ${el.tagName.toLowerCase()}`);
+        }
+        const ids = new Map();
+        for (const el of document.querySelectorAll("[id]")) ids.set(el.id, (ids.get(el.id) || 0) + 1);
+        for (const [id, n] of ids) if (n > 1) out.push(`duplicate id ${id}`);
+        return out;
+      });
+      if (problems.length) result.a11y.push(`${name}: ${problems.join(", ")}`);
+    };
+    const shot = async (name, o = {}) => {
+      await auditControls(name);
+      const path = join(opts.screenshots, `${name}.png`);
+      // Let the last poll land and the caret stop blinking into the picture.
+      await page.evaluate(() => {
+        if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
+        window.getSelection().removeAllRanges();
+      });
+      await page.screenshot({ path, fullPage: o.fullPage ?? true, animations: "disabled", caret: "hide" });
+      result.screenshots.push(`${name}.png`);
+    };
+    const clipboard = () => page.evaluate(() => navigator.clipboard.readText());
+    const go = async (hash) => {
+      await page.evaluate((hsh) => {
+        location.hash = hsh;
+      }, hash);
+      await page.waitForFunction((hsh) => location.hash === hsh, hash);
+    };
+
+    // --- log in
+    await step("login page is served with the security headers", async () => {
+      const resp = await page.goto(`${base}/`, { waitUntil: "load" });
+      const csp = resp.headers()["content-security-policy"] || "";
+      check(csp.includes("default-src 'self'") && csp.includes("frame-ancestors 'none'"), `CSP: ${csp}`);
+      check(!/unsafe-(inline|eval)/.test(csp), `CSP allows unsafe code: ${csp}`);
+      result.checks.csp = csp;
+      await page.getByLabel("Email").waitFor();
+      await shot("login", { fullPage: false });
+    });
+    await step("log in", async () => {
+      await page.getByLabel("Email").fill(opts.email);
+      await page.getByLabel("Password").fill(opts.password);
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.getByRole("heading", { level: 1, name: "Streams" }).waitFor();
+    });
+
+    // --- create a stream
+    let created;
+    await step("create a stream", async () => {
+      await page.getByRole("link", { name: "New stream" }).first().click();
+      await page.getByLabel("Name", { exact: true }).fill("studio-a");
+      const answer = page.waitForResponse((r) => r.url().endsWith("/v1/streams") && r.request().method() === "POST");
+      await page.getByRole("button", { name: "Create stream" }).click();
+      const resp = await answer;
+      check(resp.status() === 201, `POST /v1/streams answered ${resp.status()}`);
+      created = await resp.json();
+      await page.getByRole("heading", { level: 1, name: "studio-a" }).waitFor();
+      check(/^#\/streams\/[0-9a-f-]{36}$/.test(where()), `URL after create: ${where()}`);
+      return { id: created.stream.id };
+    });
+    const streamId = created.stream.id;
+    const apiServer = created.stream.ingest.rtmp.server;
+    const apiKey = created.stream_key;
+
+    let copiedServer;
+    let copiedKey;
+    await step("copy Server and Stream Key: the clipboard holds what the API answered", async () => {
+      await page.getByText("In OBS: Settings → Stream → Service: Custom").waitFor();
+      const keyField = page.getByLabel("Stream Key", { exact: true });
+      check((await keyField.inputValue()) !== apiKey, "the key is shown unmasked by default");
+      check(!page.url().includes(apiKey.slice(14)), "the key is in the URL");
+      await page.getByRole("button", { name: "Copy Server" }).click();
+      await page.getByRole("button", { name: "Copy Server" }).filter({ hasText: "Copied" }).waitFor();
+      copiedServer = await clipboard();
+      check(copiedServer === apiServer, `copied Server ${copiedServer} != API ${apiServer}`);
+      await page.getByRole("button", { name: "Copy Stream Key" }).click();
+      copiedKey = await clipboard();
+      check(copiedKey === apiKey, "copied Stream Key differs from the API's stream_key");
+      await page.getByRole("button", { name: "Show Stream Key" }).click();
+      check((await keyField.inputValue()) === apiKey, "Show does not reveal the full key");
+      await page.getByRole("button", { name: "Hide Stream Key" }).click();
+      result.checks.copiedServer = copiedServer;
+      await shot("stream-created");
+    });
+
+    await step("RTMPS switch changes the Server field", async () => {
+      await page.getByText("RTMPS (TLS)").click();
+      const v = await page.getByLabel("Server", { exact: true }).inputValue();
+      check(v === created.stream.ingest.rtmps.server, `RTMPS server ${v}`);
+      await page.getByText("RTMP", { exact: true }).click();
+      check((await page.getByLabel("Server", { exact: true }).inputValue()) === apiServer, "back to RTMP");
+    });
+
+    await step("keyboard only: Tab reaches Copy Server, Enter copies, focus is visible", async () => {
+      await page.evaluate(() => navigator.clipboard.writeText(""));
+      await page.getByRole("heading", { level: 1 }).focus();
+      let found = null;
+      for (let i = 0; i < 40; i++) {
+        await page.keyboard.press("Tab");
+        const info = await page.evaluate(() => {
+          const el = document.activeElement;
+          const cs = getComputedStyle(el);
+          return { label: el.getAttribute("aria-label") || el.textContent.trim().slice(0, 40), outline: cs.outlineStyle, width: cs.outlineWidth };
+        });
+        if (info.label === "Copy Server") {
+          found = info;
+          break;
+        }
+      }
+      check(found, "Tab never reached the Copy Server button");
+      check(found.outline !== "none" && found.width !== "0px", `no visible focus: ${JSON.stringify(found)}`);
+      await page.keyboard.press("Enter");
+      await page.getByRole("button", { name: "Copy Server" }).filter({ hasText: "Copied" }).waitFor();
+      check((await clipboard()) === apiServer, "Enter on Copy Server did not copy");
+      return found;
+    });
+
+    // --- publish with exactly the two copied values
+    const first = publish(`${copiedServer}/${copiedKey}`, 90);
+    publishers.push(first);
+    await step("publish with ffmpeg: status turns live", async () => {
+      await page.locator("#stream-status").getByText("Live", { exact: true }).waitFor({ timeout: 20_000 });
+    });
+    await step("the preview plays: video.currentTime advances", async () => {
+      const deadline = Date.now() + 35_000;
+      let startTime = null;
+      let last = null;
+      while (Date.now() < deadline) {
+        last = await page.evaluate(() => {
+          const v = document.getElementById("preview-video");
+          const note = document.querySelector(".player .hint");
+          return v ? { t: v.currentTime, paused: v.paused, err: v.error && v.error.message, note: note && note.textContent } : null;
+        });
+        if (last && last.t > 0 && startTime === null) startTime = last.t;
+        if (startTime !== null && last.t - startTime >= 2) break;
+        await sleep(250);
+      }
+      check(last && startTime !== null && last.t - startTime >= 2, `currentTime did not advance 2 s: ${JSON.stringify({ startTime, last })}`);
+      result.checks.preview = { startTime, currentTime: last.t, note: last.note };
+      return result.checks.preview;
+    });
+    await step("health beside the limits, and the bitrate chart", async () => {
+      await page.locator("#health-table").waitFor({ timeout: 15_000 });
+      const text = await page.locator("#health-table").innerText();
+      check(/kbit\/s/.test(text) && /640×360/.test(text) && /fps/.test(text), `health table: ${text}`);
+      await page.locator(".chart .line").waitFor({ timeout: 15_000 });
+      await page.waitForFunction(() => {
+        const svg = document.querySelector(".chart");
+        const m = svg && /(\d+) measurements/.exec(svg.getAttribute("aria-label") || "");
+        return m && Number(m[1]) >= 3;
+      }, null, { timeout: 15_000 });
+      await sleep(600);
+      await shot("stream-live");
+      return text.replace(/\s+/g, " ");
+    });
+    await step("usable at 360 px wide", async () => {
+      await page.setViewportSize({ width: 360, height: 780 });
+      await sleep(300);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+      const wide = await page.evaluate(() =>
+        [...document.querySelectorAll("body *")]
+          .filter((el) => el.getBoundingClientRect().right > 362)
+          .slice(0, 8)
+          .map((el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}.${el.className}:${Math.round(el.getBoundingClientRect().right)}`));
+      check(overflow <= 362, `page is ${overflow} px wide at a 360 px viewport: ${wide.join(", ")}`);
+      await shot("stream-live-360px");
+      await go("#/streams");
+      await page.locator("#streams-table").waitFor();
+      const o2 = await page.evaluate(() => document.documentElement.scrollWidth);
+      check(o2 <= 362, `streams list is ${o2} px wide at 360 px`);
+      await page.setViewportSize({ width: 1280, height: 860 });
+      return { overflow, streams: o2 };
+    });
+
+    await step("streams list: live status, search and status filter", async () => {
+      await go("#/streams");
+      const row = page.locator(`#streams-table tr[data-stream-id="${streamId}"]`);
+      await row.getByText("Live", { exact: true }).waitFor();
+      await page.getByLabel("Search by name").fill("nothing-like-this");
+      await page.getByText("No stream matches").waitFor();
+      await page.getByLabel("Search by name").fill("studio");
+      await row.waitFor();
+      await page.getByLabel("Status").selectOption("idle");
+      await page.locator(`#streams-table tr[data-stream-id="${streamId}"]`).waitFor({ state: "detached" });
+      await page.getByLabel("Status").selectOption("live");
+      await row.waitFor();
+      await page.getByLabel("Search by name").fill("");
+      await page.getByLabel("Status").selectOption("");
+      await row.waitFor();
+      await shot("streams");
+    });
+
+    // --- rotate with grace "now" and "disconnect"
+    let newKey;
+    await step("rotate with grace now and disconnect: the new key is shown once", async () => {
+      await go(`#/streams/${streamId}/keys`);
+      await page.getByRole("heading", { name: "Rotate the stream key" }).waitFor();
+      await page.getByLabel("Now: no grace period").check();
+      await page.getByLabel("Disconnect the live publisher").check();
+      const answer = page.waitForResponse((r) => r.url().endsWith(`/v1/streams/${streamId}/keys`) && r.request().method() === "POST");
+      await page.getByRole("button", { name: "Rotate key" }).click();
+      const resp = await answer;
+      check(resp.status() === 201, `rotate answered ${resp.status()}`);
+      const body = await resp.json();
+      check(resp.request().postDataJSON().grace_seconds === 0 && resp.request().postDataJSON().disconnect_active === true, "rotation body");
+      await page.locator("#new-stream-key").waitFor();
+      await page.getByRole("button", { name: "Copy New Stream Key" }).click();
+      newKey = await clipboard();
+      check(newKey === body.stream_key && newKey !== copiedKey, "copied new key differs from the rotation answer");
+      await page.locator("#keys-table").getByText("Expired").waitFor({ timeout: 10_000 });
+      await shot("stream-keys");
+    });
+    await step("ffmpeg is cut", async () => {
+      const r = await Promise.race([first.done, sleep(15_000).then(() => null)]);
+      check(r, "ffmpeg was not cut within 15 s of the rotation");
+      result.ffmpeg.push({ what: "cut by rotation", code: r.code, stderr: redact(r.stderr).slice(0, 600) });
+      check(r.code !== 0, `ffmpeg exited ${r.code}`);
+      check(/rotated/.test(r.stderr), `ffmpeg's error does not say why: ${redact(r.stderr)}`);
+      return { code: r.code, ms: r.ms };
+    });
+    await step("a retry with the old key is refused and explained in plain words", async () => {
+      const retry = publish(`${copiedServer}/${copiedKey}`, 5);
+      publishers.push(retry);
+      const r = await retry.done;
+      result.ffmpeg.push({ what: "old key", code: r.code, stderr: redact(r.stderr).slice(0, 600) });
+      check(r.code !== 0 && /rotated/.test(r.stderr), `old key: ${redact(r.stderr)}`);
+      await go(`#/streams/${streamId}/attempts`);
+      const item = page.locator("#attempts-list li[data-reason=key_expired]").first();
+      await item.waitFor({ timeout: 10_000 });
+      const text = await item.innerText();
+      const oldId = copiedKey.slice(3, 13);
+      const newId = newKey.slice(3, 13);
+      check(text.includes(`old key sk_${oldId}…`), `names the old key: ${text}`);
+      check(/rotated on .+ by you \(/.test(text), `says when and by whom: ${text}`);
+      check(text.includes(opts.email), `names the user: ${text}`);
+      check(text.includes(`current key (sk_${newId}…)`), `points to the current key: ${text}`);
+      result.checks.keyExpiredExplanation = text.replace(/\s+/g, " ");
+      return result.checks.keyExpiredExplanation;
+    });
+
+    // --- allowlist that excludes 127.0.0.1
+    await step("the allowlist editor validates CIDRs as you type", async () => {
+      await go(`#/streams/${streamId}/settings`);
+      const ta = page.getByLabel("Addresses allowed to publish to this stream");
+      await ta.fill("10.0.0.0/33");
+      await page.getByText("/33 is too long for IPv4").waitFor();
+      check(await page.getByRole("button", { name: "Save allowlist" }).isDisabled(), "Save is enabled with an invalid entry");
+      check((await ta.getAttribute("aria-invalid")) !== null, "the textarea is not marked invalid");
+      await ta.fill("2001:db8::/129");
+      await page.getByText("/129 is too long for IPv6").waitFor();
+      await ta.fill("10.1.2.3/8\n2001:DB8::/32");
+      await page.getByText("host bits set: saved as 10.0.0.0/8").waitFor();
+      check(!(await page.getByRole("button", { name: "Save allowlist" }).isDisabled()), "Save stays disabled");
+      await shot("stream-settings");
+    });
+    await step("save an allowlist that excludes 127.0.0.1", async () => {
+      await page.getByRole("button", { name: "Save allowlist" }).click();
+      await page.getByText("Saved: 2 entries.").waitFor();
+      const v = await page.getByLabel("Addresses allowed to publish to this stream").inputValue();
+      check(v === "10.0.0.0/8\n2001:db8::/32", `normalised list: ${v}`);
+    });
+    await step("a publish from 127.0.0.1 is refused and explained", async () => {
+      const p = publish(`${copiedServer}/${newKey}`, 5);
+      publishers.push(p);
+      const r = await p.done;
+      result.ffmpeg.push({ what: "allowlist", code: r.code, stderr: redact(r.stderr).slice(0, 600) });
+      check(r.code !== 0 && /not allowed/.test(r.stderr), `allowlist refusal: ${redact(r.stderr)}`);
+      await go(`#/streams/${streamId}/attempts`);
+      const item = page.locator("#attempts-list li[data-reason=ip_not_allowed]").first();
+      await item.waitFor({ timeout: 10_000 });
+      const text = await item.innerText();
+      check(/connects from 127\.0\.0\.1, which this stream's IP allowlist does not include \(it lists 10\.0\.0\.0\/8, 2001:db8::\/32\)/.test(text), `explanation: ${text}`);
+      check(/Settings → IP allowlist/.test(text), `fix: ${text}`);
+      result.checks.ipExplanation = text.replace(/\s+/g, " ");
+      await page.locator("#attempts-list li[data-reason=key_expired]").first().waitFor();
+      await shot("stream-attempts");
+      return result.checks.ipExplanation;
+    });
+
+    // --- the other pages
+    await step("sessions, with the bitrate chart of the ended session", async () => {
+      await go(`#/streams/${streamId}/sessions`);
+      const li = page.locator("#sessions-list li").first();
+      await li.waitFor();
+      const text = await li.innerText();
+      check(/rotated/.test(text), `the session's end is explained: ${text}`);
+      await li.getByRole("button", { name: "Show bitrate chart" }).click();
+      await li.locator(".chart .line").waitFor();
+      await shot("stream-sessions");
+      return text.split("\n")[1];
+    });
+    await step("mint a publish token", async () => {
+      await go(`#/streams/${streamId}/keys`);
+      await page.getByLabel("Valid for").selectOption("3600");
+      await page.getByRole("button", { name: "Mint publish token" }).click();
+      await page.locator("#publish-token").waitFor();
+    });
+    await step("API tokens: create (shown once), list", async () => {
+      await go("#/tokens");
+      await page.getByLabel("Name").fill("ci");
+      await page.getByRole("button", { name: "Create token" }).click();
+      await page.locator("#new-api-token").waitFor();
+      await page.locator("#tokens-table").getByText("ci", { exact: true }).waitFor();
+      check(!(await page.locator("#new-api-token").inputValue()).match(/^inlet_[A-Za-z0-9]{10}_[A-Za-z0-9]{20,}$/), "the token is shown unmasked");
+      await shot("api-tokens");
+    });
+    await step("revoke a token through the confirmation dialog (Escape cancels)", async () => {
+      const row = page.locator("#tokens-table tr").filter({ hasText: "ci" });
+      await row.getByRole("button", { name: "Revoke ci" }).click();
+      await page.getByRole("dialog", { name: "Revoke “ci”?" }).waitFor();
+      await page.keyboard.press("Escape");
+      await page.getByRole("dialog").waitFor({ state: "detached" });
+      await row.waitFor();
+      await row.getByRole("button", { name: "Revoke ci" }).click();
+      await page.getByRole("dialog").getByRole("button", { name: "Revoke token" }).click();
+      await row.waitFor({ state: "detached" });
+    });
+    await step("signing keys: create (private key shown once)", async () => {
+      await go("#/signing-keys");
+      await page.getByLabel("Name").fill("backend");
+      await page.getByRole("button", { name: "Create signing key" }).click();
+      await page.locator("#new-private-key").waitFor();
+      await page.locator("#signing-keys-table").getByText("backend").waitFor();
+      await shot("signing-keys");
+    });
+    await step("audit log in words", async () => {
+      await go("#/audit");
+      await page.locator("#audit-table").waitFor();
+      const text = await page.locator("#audit-table").innerText();
+      check(/rotated the key of studio-a/.test(text) && /the live publisher was disconnected/.test(text), `audit: ${text.slice(0, 300)}`);
+      check(/minted a publish token for studio-a/.test(text), "mint not listed");
+      await shot("audit-log");
+    });
+    await step("account", async () => {
+      await go("#/account");
+      await page.getByRole("heading", { name: "Organization IP allowlist" }).waitFor();
+      await page.getByLabel("Addresses allowed to publish to any of your streams").waitFor();
+      await shot("account");
+    });
+    await step("log out", async () => {
+      await page.getByRole("button", { name: "Log out" }).first().click();
+      await page.getByLabel("Email").waitFor();
+      await page.reload({ waitUntil: "load" });
+      await page.getByLabel("Email").waitFor();
+    });
+    await sleep(300);
+    result.ok =
+      result.steps.every((s) => s.ok) &&
+      result.consoleErrors.length === 0 &&
+      result.pageErrors.length === 0 &&
+      result.a11y.length === 0;
+  } catch (e) {
+    result.error = redact(e && e.message ? e.message.split("\n").slice(0, 6).join(" | ") : String(e));
+    // What the page showed when it failed: its text, and a screenshot outside the docs.
+    const page = context && context.pages()[0];
+    if (page) {
+      result.failurePage = await page.evaluate(() => document.body.innerText.slice(0, 3000)).then(redact).catch(() => null);
+      result.failureScreenshot = join(tmpdir(), `inlet-dashboard-failure-${process.pid}.png`);
+      await page.screenshot({ path: result.failureScreenshot, fullPage: true }).catch(() => {});
+    }
+  } finally {
+    for (const p of publishers) p.child.kill("SIGKILL");
+    if (context) await context.close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true });
+    result.elapsedMs = Date.now() - started;
+  }
+}
+
+await main();
+process.stdout.write(`${JSON.stringify(result)}\n`);
+process.exit(result.ok ? 0 : 1);

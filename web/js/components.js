@@ -1,0 +1,224 @@
+// Building blocks shared by the pages: a secret shown once (masked, with Show and Copy), the IP
+// allowlist editor that validates CIDRs as you type, confirmation dialogs, empty and error states.
+
+import { h, uid, copyButton, replace, announce } from "./dom.js";
+import { validateList, MAX_ENTRIES } from "./cidr.js";
+
+/** `sk_AbC…_••••` style mask: the public part stays, the secret becomes dots. */
+export function mask(value) {
+  const v = String(value || "");
+  const m = /^(sk_[A-Za-z0-9]+_|inlet_[A-Za-z0-9]+_)/.exec(v);
+  if (m) return `${m[1]}${"•".repeat(16)}`;
+  if (v.startsWith("-----BEGIN")) return "-----BEGIN PRIVATE KEY----- •••••••• (hidden)";
+  return `${v.slice(0, 6)}${"•".repeat(16)}`;
+}
+
+/**
+ * A secret the API shows only once: a read-only field, masked until "Show", with "Copy".
+ * @param {{label: string, value: string, note?: string, multiline?: boolean, id?: string}} o
+ */
+export function shownOnce(o) {
+  const id = o.id || uid("secret");
+  let shown = false;
+  const input = o.multiline
+    ? h("textarea", { id, readonly: true, rows: 6, spellcheck: "false", class: "mono" })
+    : h("input", { id, type: "text", readonly: true, spellcheck: "false", autocomplete: "off", class: "mono" });
+  const show = h("button", { type: "button", class: "secondary", "aria-pressed": "false", "aria-controls": id }, "Show");
+  const render = () => {
+    input.value = shown ? o.value : mask(o.value);
+    show.textContent = shown ? "Hide" : "Show";
+    show.setAttribute("aria-pressed", String(shown));
+    show.setAttribute("aria-label", `${shown ? "Hide" : "Show"} ${o.label}`);
+  };
+  show.addEventListener("click", () => {
+    shown = !shown;
+    render();
+  });
+  render();
+  return h(
+    "div",
+    { class: "field shown-once" },
+    h("label", { for: id }, o.label),
+    h("div", { class: "copyrow" }, input, show, copyButton(o.label, () => o.value, { class: "primary" })),
+    h("p", { class: "hint warn-text" }, o.note || "Shown only this once: copy it now. It is stored only as a hash and cannot be shown again."),
+  );
+}
+
+/** A friendly empty state. */
+export function emptyState(text, ...actions) {
+  return h("div", { class: "empty" }, h("p", {}, text), actions.length ? h("p", {}, actions) : null);
+}
+
+/** An error state with a retry button. */
+export function errorState(err, retry) {
+  const status = err && err.status ? ` (HTTP ${err.status})` : "";
+  return h(
+    "div",
+    { class: "error-state", role: "alert" },
+    h("p", {}, h("strong", {}, "Something went wrong"), status, ": ", (err && err.message) || String(err)),
+    retry ? h("button", { type: "button", class: "secondary", onclick: retry }, "Retry") : null,
+  );
+}
+
+/** Inline error (role=alert) under a form; `set(null)` clears it. */
+export function formError() {
+  const el = h("p", { class: "form-error", role: "alert", hidden: true });
+  return {
+    el,
+    set(text) {
+      el.textContent = text || "";
+      el.hidden = !text;
+    },
+  };
+}
+
+/**
+ * Asks for confirmation in a modal <dialog> (focus stays inside; Esc cancels).
+ * @returns {Promise<boolean>}
+ */
+export function confirmDialog({ title, body, confirmLabel = "Confirm", danger = false }) {
+  return new Promise((resolve) => {
+    const titleId = uid("dlg");
+    const cancel = h("button", { type: "button", class: "secondary", value: "cancel" }, "Cancel");
+    const ok = h("button", { type: "button", class: danger ? "danger" : "primary", value: "ok" }, confirmLabel);
+    const dlg = h(
+      "dialog",
+      { class: "dialog", "aria-labelledby": titleId },
+      h("h2", { id: titleId }, title),
+      typeof body === "string" ? h("p", {}, body) : body,
+      h("div", { class: "actions" }, cancel, ok),
+    );
+    const done = (v) => {
+      dlg.close();
+      dlg.remove();
+      resolve(v);
+    };
+    cancel.addEventListener("click", () => done(false));
+    ok.addEventListener("click", () => done(true));
+    dlg.addEventListener("cancel", (e) => {
+      e.preventDefault();
+      done(false);
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+    cancel.focus();
+  });
+}
+
+/**
+ * The IP allowlist editor: one entry per line, each checked as you type (what is wrong, what will be
+ * stored), with what IPv4 and IPv6 entries look like.
+ * @param {{label: string, initial: string[], scope: string, onSave: (list: string[]) => Promise<string[]>}} o
+ */
+export function allowlistEditor(o) {
+  const id = uid("allow");
+  const ta = h("textarea", {
+    id,
+    rows: 5,
+    spellcheck: "false",
+    autocomplete: "off",
+    class: "mono",
+    placeholder: "For example:\n203.0.113.0/24\n2001:db8::/32",
+    "aria-describedby": `${id}-help ${id}-check`,
+  });
+  ta.value = (o.initial || []).join("\n");
+  const check = h("div", { id: `${id}-check`, class: "cidr-check", "aria-live": "polite" });
+  const save = h("button", { type: "submit", class: "primary" }, "Save allowlist");
+  const status = h("p", { class: "hint", role: "status" });
+  const help = h(
+    "div",
+    { id: `${id}-help`, class: "hint" },
+    h("p", {}, `One entry per line. ${o.scope} An empty list admits every address.`),
+    h(
+      "ul",
+      {},
+      h("li", {}, h("strong", {}, "IPv4: "), "an address such as ", h("code", {}, "203.0.113.7"), " (that one address, saved as /32) or a range in CIDR form such as ", h("code", {}, "203.0.113.0/24"), " (the 256 addresses 203.0.113.0–255). The number after / is how many leading bits must match, 0–32."),
+      h("li", {}, h("strong", {}, "IPv6: "), "an address such as ", h("code", {}, "2001:db8::1"), " (saved as /128) or a range such as ", h("code", {}, "2001:db8::/32"), " (0–128 bits). A home or office line usually gets a /56 or /64."),
+      h("li", {}, "Write IPv4 rules in IPv4 form: an encoder on IPv4 matches ", h("code", {}, "203.0.113.0/24"), " even on a dual-stack server, but never ", h("code", {}, "::ffff:203.0.113.0/120"), "."),
+      h("li", {}, `At most ${MAX_ENTRIES} entries. Host bits are cleared (10.1.2.3/8 is saved as 10.0.0.0/8) and duplicates removed.`),
+    ),
+  );
+
+  let result = validateList(ta.value);
+  const validate = () => {
+    result = validateList(ta.value);
+    const items = result.entries.map((e) =>
+      h(
+        "li",
+        { class: e.ok ? (e.warnings.length ? "cidr-warn" : "cidr-ok") : "cidr-bad" },
+        h("code", {}, e.text),
+        " — ",
+        e.ok
+          ? [`IPv${e.family}, saved as `, h("code", {}, e.normalized), e.warnings.length ? ` (${e.warnings.join("; ")})` : ""]
+          : `line ${e.line}: ${e.error}`,
+      ),
+    );
+    const summary = result.entries.length === 0
+      ? h("p", {}, "Empty: every address may publish (as far as this list is concerned).")
+      : h(
+          "p",
+          {},
+          result.errors === 0
+            ? `${result.list.length} entr${result.list.length === 1 ? "y" : "ies"}, all valid.`
+            : `${result.errors} problem${result.errors === 1 ? "" : "s"} to fix before saving.`,
+          result.tooMany ? ` At most ${MAX_ENTRIES} entries.` : "",
+        );
+    replace(check, summary, items.length ? h("ul", { class: "cidr-list" }, items) : null);
+    ta.toggleAttribute("aria-invalid", result.errors > 0);
+    save.disabled = result.errors > 0;
+  };
+  ta.addEventListener("input", validate);
+  validate();
+
+  const form = h(
+    "form",
+    { class: "allowlist", novalidate: true },
+    h("label", { for: id }, o.label),
+    help,
+    ta,
+    check,
+    h("div", { class: "actions" }, save),
+    status,
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    validate();
+    if (result.errors > 0) {
+      ta.focus();
+      return;
+    }
+    save.disabled = true;
+    status.textContent = "Saving…";
+    try {
+      const stored = await o.onSave(result.list);
+      ta.value = stored.join("\n");
+      validate();
+      status.textContent = stored.length
+        ? `Saved: ${stored.length} entr${stored.length === 1 ? "y" : "ies"}.`
+        : "Saved: the list is empty, every address is admitted.";
+      announce(status.textContent);
+    } catch (err) {
+      status.textContent = `Not saved: ${err.message}`;
+    } finally {
+      save.disabled = result.errors > 0;
+    }
+  });
+  return form;
+}
+
+/** A read-only value with a Copy button (Server, playback URL, ffmpeg command). */
+export function copyField(label, value, opts = {}) {
+  const id = opts.id || uid("cf");
+  const input = opts.multiline
+    ? h("textarea", { id, readonly: true, rows: opts.rows || 4, spellcheck: "false", class: "mono" })
+    : h("input", { id, type: "text", readonly: true, spellcheck: "false", class: "mono" });
+  input.value = value;
+  const wrap = h(
+    "div",
+    { class: "field" },
+    h("label", { for: id }, label),
+    h("div", { class: "copyrow" }, input, copyButton(opts.copyName || label, () => (opts.copyValue ? opts.copyValue() : input.value), { class: "primary" })),
+    opts.hint ? h("p", { class: "hint" }, opts.hint) : null,
+  );
+  return { wrap, input };
+}
