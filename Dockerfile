@@ -9,6 +9,12 @@ COPY . .
 # The migrations are embedded at compile time (sqlx::migrate!). No database is needed to build.
 RUN cargo build --release --bin inlet-api --bin inlet-ingest
 
+# --- the dashboard's player (hls.js from npm, not committed) ------------------------------------
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 # --- runtime -----------------------------------------------------------------------------------
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -22,6 +28,7 @@ RUN groupadd --system inlet \
     && chown -R inlet:inlet /var/lib/inlet
 COPY --from=builder /src/target/release/inlet-api /src/target/release/inlet-ingest /usr/local/bin/
 COPY web/ /app/web/
+COPY --from=web /web/node_modules /app/web/node_modules
 WORKDIR /app
 # INLET_TLS_DEV_DIR: the ingest's default (./data/tls) would be under /app, which the inlet user
 # cannot write, so the generated RTMPS development certificate goes here instead.

@@ -31,6 +31,8 @@ struct Cli {
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
+    // The dashboard's preview plays from this process's own HLS origin.
+    cli.api.dashboard_hls_url = cli.ingest.hls_public_url.clone();
     init_tracing(cli.common.log_format);
     if let Err(e) = local_secrets(&mut cli) {
         eprintln!("inlet: {e:#}");

@@ -52,6 +52,18 @@ pub struct ApiConfig {
     /// Directory of the dashboard's static files.
     #[arg(long, env = "INLET_WEB_DIR", default_value = "web")]
     pub web_dir: PathBuf,
+    /// Public URL of the HLS origin, which the dashboard's preview plays from (it goes into the
+    /// dashboard's Content-Security-Policy). The all-in-one sets it from `INLET_HLS_PUBLIC_URL`.
+    #[arg(
+        long,
+        env = "INLET_DASHBOARD_HLS_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub dashboard_hls_url: String,
+    /// More origins the dashboard's preview may load media from (a CDN in front of the HLS
+    /// origin), comma-separated.
+    #[arg(long, env = "INLET_DASHBOARD_MEDIA_ORIGINS", default_value = "")]
+    pub dashboard_media_origins: String,
     /// Requests per minute allowed to one API token or dashboard session.
     #[arg(long, env = "INLET_RATE_LIMIT_PER_TOKEN", default_value_t = 600)]
     pub rate_limit_per_token: u32,

@@ -22,7 +22,7 @@ use crate::config::ApiConfig;
 /// Where `npm ci --prefix web` puts the player, relative to the web directory.
 pub const HLS_JS: &str = "node_modules/hls.js/dist/hls.min.js";
 
-/// Public URL of the HLS origin when `INLET_HLS_PUBLIC_URL` is unset (the ingest's default).
+/// Public URL of the HLS origin when none is configured (the ingest's default).
 pub const DEFAULT_HLS_PUBLIC_URL: &str = "http://127.0.0.1:8081";
 
 /// Served at `/vendor/hls.min.js` when hls.js is not installed: the page reads the flag and shows
@@ -32,10 +32,8 @@ const HLS_STUB: &str = "/* hls.js is not installed: run `npm ci --prefix web` an
 /// The static-file service for the router's fallback.
 pub fn service(config: &ApiConfig) -> Router {
     let origins = media_origins(
-        std::env::var("INLET_HLS_PUBLIC_URL").ok().as_deref(),
-        std::env::var("INLET_DASHBOARD_MEDIA_ORIGINS")
-            .ok()
-            .as_deref(),
+        Some(config.dashboard_hls_url.as_str()),
+        Some(config.dashboard_media_origins.as_str()),
     );
     router(&config.web_dir, &origins)
 }
