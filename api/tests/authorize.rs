@@ -957,7 +957,8 @@ async fn one_live_session_per_stream_quota_heartbeat_and_lost_nodes() {
     let beat = |sessions: Value| {
         app.req(Method::POST, "/internal/v1/nodes/heartbeat")
             .bearer_auth(common::NODE_SECRET)
-            .json(&json!({"node_id": "test-node", "version": "t", "sessions": sessions}))
+            .json(&json!({"node_id": "test-node", "version": "t", "sessions": sessions,
+                          "endpoints": {"rtmp": "rtmp://10.0.0.5:1935", "rtmps": null, "hls": "https://hls.example"}}))
             .send()
     };
     let entry = |v: &Value, key: &str| {
@@ -972,6 +973,14 @@ async fn one_live_session_per_stream_quota_heartbeat_and_lost_nodes() {
         .expect("json");
     let cut = answer["disconnect"].as_array().expect("list");
     assert_eq!(cut.len(), 1, "{answer}");
+    // The node registered where it can be reached.
+    let (rtmp, hls): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT rtmp_url, hls_url FROM ingest_nodes WHERE id = 'test-node'")
+            .fetch_one(&app.db)
+            .await
+            .expect("node");
+    assert_eq!(rtmp.as_deref(), Some("rtmp://10.0.0.5:1935"));
+    assert_eq!(hls.as_deref(), Some("https://hls.example"));
     assert_eq!(cut[0]["session_id"], live["session_id"]);
     assert_eq!(cut[0]["reason"], "takeover");
 

@@ -121,6 +121,17 @@ pub struct Heartbeat {
     pub node_id: String,
     pub version: String,
     pub sessions: Vec<LiveSession>,
+    /// Where this node can be reached: its RTMP and RTMPS listeners and its HLS origin's public URL.
+    #[serde(default)]
+    pub endpoints: NodeEndpoints,
+}
+
+/// A node's addresses, as it reports them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct NodeEndpoints {
+    pub rtmp: Option<String>,
+    pub rtmps: Option<String>,
+    pub hls: Option<String>,
 }
 
 /// A session the node must cut, with the reason for the encoder.

@@ -175,7 +175,7 @@ async fn heartbeat(
 ) -> Result<axum::Json<HeartbeatAnswer>, ApiError> {
     use crate::store::{nodes, sessions_live as live};
     let mut tx = ctx.db.begin().await?;
-    nodes::seen(&mut tx, &hb.node_id, &hb.version).await?;
+    nodes::seen(&mut tx, &hb.node_id, &hb.version, &hb.endpoints).await?;
     let reported: Vec<uuid::Uuid> = hb.sessions.iter().map(|s| s.session_id).collect();
     let mut ended = 0;
     for (session, tenant, stream) in nodes::unreported(&mut tx, &hb.node_id, &reported).await? {

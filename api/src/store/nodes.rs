@@ -4,15 +4,26 @@
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use inlet_contract::session::LiveSession;
+use inlet_contract::session::{LiveSession, NodeEndpoints};
 
-pub async fn seen(conn: &mut PgConnection, id: &str, version: &str) -> sqlx::Result<()> {
+/// Records a node's heartbeat: it is alive, with this version and these endpoints.
+pub async fn seen(
+    conn: &mut PgConnection,
+    id: &str,
+    version: &str,
+    endpoints: &NodeEndpoints,
+) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO ingest_nodes (id, version, last_seen_at) VALUES ($1, $2, now())
-         ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, last_seen_at = now()",
+        "INSERT INTO ingest_nodes (id, version, last_seen_at, rtmp_url, rtmps_url, hls_url)
+         VALUES ($1, $2, now(), $3, $4, $5)
+         ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, last_seen_at = now(),
+             rtmp_url = EXCLUDED.rtmp_url, rtmps_url = EXCLUDED.rtmps_url, hls_url = EXCLUDED.hls_url",
     )
     .bind(id)
     .bind(version)
+    .bind(endpoints.rtmp.as_deref())
+    .bind(endpoints.rtmps.as_deref())
+    .bind(endpoints.hls.as_deref())
     .execute(conn)
     .await?;
     Ok(())

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use inlet_contract::session::{HEARTBEAT_PATH, Heartbeat, HeartbeatAnswer};
+use inlet_contract::session::{HEARTBEAT_PATH, Heartbeat, HeartbeatAnswer, NodeEndpoints};
 use tokio::sync::watch;
 
 use super::sessions::{Cut, Sessions};
@@ -20,6 +20,7 @@ pub async fn run(
     api_url: String,
     secret: String,
     node_id: String,
+    endpoints: NodeEndpoints,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let url = format!("{}{HEARTBEAT_PATH}", api_url.trim_end_matches('/'));
@@ -34,6 +35,7 @@ pub async fn run(
             node_id: node_id.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             sessions: sessions.snapshot(),
+            endpoints: endpoints.clone(),
         };
         let answer = async {
             let r = http

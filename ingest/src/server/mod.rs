@@ -303,6 +303,15 @@ impl Ingest {
             shared.config.api_url.clone(),
             self.node_secret.clone(),
             self.node_id.clone(),
+            inlet_contract::session::NodeEndpoints {
+                rtmp: self.rtmp.local_addr().ok().map(|a| format!("rtmp://{a}")),
+                rtmps: self
+                    .rtmps
+                    .as_ref()
+                    .and_then(|(l, _, _)| l.local_addr().ok())
+                    .map(|a| format!("rtmps://{a}")),
+                hls: Some(shared.config.hls_public_url.clone()),
+            },
             shutdown.clone(),
         ));
         tasks.spawn(accept_loop(
