@@ -390,11 +390,9 @@ async fn measure_all(
         servers.sample_streams = streams.split_off(streams.len() - samples);
         servers.keys = streams.into_iter().map(|(_, key)| key).collect();
         servers.token = token;
-        if args.hls {
-            // A session counts against the tenant's live-stream quota (10 by default) once its
-            // first segment is ready, so with HLS on the levels need a higher quota.
-            raise_live_quota(servers.cluster.as_ref(), &inlet.pg_dir).await?;
-        }
+        // Every accepted publish counts against the tenant's live-stream quota (10 by default),
+        // so the levels need a higher one.
+        raise_live_quota(servers.cluster.as_ref(), &inlet.pg_dir).await?;
         pg_version = std::fs::read_to_string(inlet.pg_dir.join("PG_VERSION"))
             .map(|v| v.trim().to_string())
             .unwrap_or_default();

@@ -1,11 +1,12 @@
 //! The HLS sink of a publish session: runs the segmenter and writes its output under
-//! `<hls dir>/<playback id>/` atomically (write to a temporary name, then rename), so a reader never
-//! sees a torn playlist or segment. The first playlist write is reported as ready.
+//! `<hls dir>/<playback id>/` atomically (through `files`: a file is complete before its name
+//! points at it), so a reader never sees a torn playlist or segment. The first playlist write is
+//! reported as ready.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
+use super::files::Files;
 use super::segmenter::{HlsSettings, Output, Segmenter};
 use crate::media::{MediaFrame, MediaSink};
 
@@ -22,6 +23,7 @@ pub type OnEnd = Box<dyn FnOnce(&str) + Send>;
 pub struct HlsSink {
     segmenter: Segmenter,
     dir: PathBuf,
+    files: Files,
     out: Vec<Output>,
     on_ready: Option<OnReady>,
     on_end: Option<OnEnd>,
@@ -30,14 +32,7 @@ pub struct HlsSink {
     segments: Option<prometheus_client::metrics::counter::Counter>,
 }
 
-/// Writes `bytes` to `dir/name` via a temporary file and a rename.
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    drop(f);
-    std::fs::rename(&tmp, dir.join(name))
-}
+pub use super::files::write_atomic;
 
 impl HlsSink {
     /// A sink writing into `dir` (created; files of an earlier session are replaced as they are
@@ -55,6 +50,7 @@ impl HlsSink {
         let _ = std::fs::remove_file(dir.join(PLAYLIST));
         Ok(HlsSink {
             segmenter: Segmenter::new(settings, prefix),
+            files: Files::new(dir.clone()),
             dir,
             out: Vec::new(),
             on_ready: Some(on_ready),
@@ -76,12 +72,9 @@ impl HlsSink {
                 continue;
             }
             let result = match &o {
-                Output::Segment { name, bytes } => write_atomic(&self.dir, name, bytes),
-                Output::Playlist(text) => write_atomic(&self.dir, PLAYLIST, text.as_bytes()),
-                Output::Remove(name) => match std::fs::remove_file(self.dir.join(name)) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                    _ => Ok(()),
-                },
+                Output::Segment { name, bytes } => self.files.segment(name, bytes),
+                Output::Playlist(text) => self.files.playlist(PLAYLIST, text),
+                Output::Remove(name) => self.files.retire(name),
             };
             match result {
                 Ok(()) => {
@@ -121,6 +114,7 @@ impl MediaSink for HlsSink {
     fn end(&mut self, reason: &str) {
         self.segmenter.finish(&mut self.out);
         self.apply();
+        self.files.clean();
         if let Some(end) = self.on_end.take() {
             end(reason);
         }
