@@ -17,93 +17,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use inlet_testsupport::browser;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn chromium_path() -> PathBuf {
-    std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-}
-
-fn have(tool: &str) -> bool {
-    std::process::Command::new(tool)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
-/// Panics with what to install when Node.js (≥ 20), npm, Chromium or ffmpeg is missing.
-fn require_tools() {
-    let node = std::process::Command::new("node").arg("--version").output();
-    let version = match node {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        _ => panic!(
-            "this test needs Node.js 20 or newer (`node` on PATH) to drive Chromium; install it \
-             (e.g. from NodeSource: Debian 12's nodejs is 18)"
-        ),
-    };
-    let major: u32 = version
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        major >= 20,
-        "this test needs Node.js 20 or newer (playwright-core requires it); found {version}"
-    );
-    assert!(
-        std::process::Command::new("npm")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success()),
-        "this test needs npm (to install tests/dashboard/node_modules and web/node_modules)"
-    );
-    let chromium = chromium_path();
-    assert!(
-        chromium.is_file(),
-        "this test needs Chromium at {} (set CHROMIUM to use another binary); on Debian or \
-         Ubuntu: `apt install chromium` (.ci/run installs it)",
-        chromium.display()
-    );
-    assert!(
-        have("ffmpeg"),
-        "this test needs ffmpeg (`apt install ffmpeg`; .ci/run installs it)"
-    );
-}
-
-/// `npm ci` in `dir` unless `marker` (a file under it) is there already.
-async fn ensure_node_modules(dir: &Path, marker: &str) {
-    if dir.join(marker).is_file() {
-        return;
-    }
-    let out = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel", "error"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(300), out)
-        .await
-        .expect("npm ci finishes in 5 minutes")
-        .expect("npm runs");
-    assert!(
-        out.status.success(),
-        "`npm ci` in {} failed (it needs the npm registry):\n{}{}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(dir.join(marker).is_file(), "npm ci installed {marker}");
 }
 
 fn free_port() -> u16 {
@@ -213,7 +133,7 @@ async fn stop_inlet(mut inlet: Inlet) {
 /// `node --test`: `tests/dashboard/unit.test.mjs`.
 #[test]
 fn dashboard_modules_pass_their_unit_tests_under_node() {
-    require_tools();
+    browser::require_tools("tests/dashboard/node_modules and web/node_modules");
     let out = std::process::Command::new("node")
         .args(["--test", "unit.test.mjs"])
         .current_dir(root().join("tests/dashboard"))
@@ -231,10 +151,14 @@ fn dashboard_modules_pass_their_unit_tests_under_node() {
 #[tokio::test]
 async fn dashboard_walkthrough_in_headless_chromium() {
     let begun = Instant::now();
-    require_tools();
+    browser::require_tools("tests/dashboard/node_modules and web/node_modules");
     let fixtures = root().join("tests/dashboard");
-    ensure_node_modules(&fixtures, "node_modules/playwright-core/package.json").await;
-    ensure_node_modules(&root().join("web"), "node_modules/hls.js/dist/hls.min.js").await;
+    browser::ensure_node_modules(&fixtures, &["node_modules/playwright-core/package.json"]).await;
+    browser::ensure_node_modules(
+        &root().join("web"),
+        &["node_modules/hls.js/dist/hls.min.js"],
+    )
+    .await;
     let screenshots = std::env::var_os("INLET_SCREENSHOTS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("docs/screenshots"));
@@ -303,7 +227,7 @@ async fn dashboard_walkthrough_in_headless_chromium() {
         .args(["--password", &inlet.password])
         .arg("--screenshots")
         .arg(&screenshots)
-        .env("CHROMIUM", chromium_path())
+        .env("CHROMIUM", browser::chromium_path())
         .current_dir(&fixtures)
         .stdin(Stdio::null())
         .kill_on_drop(true)

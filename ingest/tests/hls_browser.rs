@@ -17,6 +17,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::Stack;
+use inlet_testsupport::browser;
 use serde_json::Value;
 use tower_http::services::ServeFile;
 
@@ -28,79 +29,6 @@ const HLS_JS: &str = "node_modules/hls.js/dist/hls.min.js";
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
-fn chromium_path() -> PathBuf {
-    std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-}
-
-/// Panics with what to install when Node.js (≥ 20), npm, Chromium or ffmpeg is missing.
-fn require_tools() {
-    let node = std::process::Command::new("node").arg("--version").output();
-    let version = match node {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        _ => panic!(
-            "this test needs Node.js 20 or newer (`node` on PATH) to drive Chromium; install it \
-             (e.g. from NodeSource: Debian 12's nodejs is 18)"
-        ),
-    };
-    let major: u32 = version
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        major >= 20,
-        "this test needs Node.js 20 or newer (playwright-core requires it); found {version}"
-    );
-    assert!(
-        common::have("npm"),
-        "this test needs npm (to install tests/browser/node_modules)"
-    );
-    let chromium = chromium_path();
-    assert!(
-        chromium.is_file(),
-        "this test needs Chromium at {} (set CHROMIUM to use another binary); on Debian or \
-         Ubuntu: `apt install chromium` (.ci/run installs it)",
-        chromium.display()
-    );
-    assert!(
-        common::have("ffmpeg"),
-        "this test needs ffmpeg (`apt install ffmpeg`; .ci/run installs it)"
-    );
-}
-
-/// Installs playwright-core and hls.js into `tests/browser/node_modules` from the lock file unless
-/// they are there already.
-async fn ensure_node_modules(dir: &Path) {
-    if dir.join(HLS_JS).is_file()
-        && dir
-            .join("node_modules/playwright-core/package.json")
-            .is_file()
-    {
-        return;
-    }
-    let out = tokio::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel", "error"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(300), out)
-        .await
-        .expect("npm ci finishes in 5 minutes")
-        .expect("npm runs");
-    assert!(
-        out.status.success(),
-        "`npm ci` in {} failed (it needs the npm registry):\n{}{}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(dir.join(HLS_JS).is_file(), "npm ci installed {HLS_JS}");
 }
 
 /// Serves the player page and hls.js over http on an ephemeral port; returns the page URL.
@@ -119,9 +47,10 @@ async fn serve_page(dir: &Path) -> String {
 #[tokio::test]
 async fn published_stream_plays_in_headless_chromium_with_hls_js() {
     let begun = Instant::now();
-    require_tools();
+    browser::require_tools("ingest/tests/browser/node_modules");
     let dir = fixtures();
-    ensure_node_modules(&dir).await;
+    browser::ensure_node_modules(&dir, &[HLS_JS, "node_modules/playwright-core/package.json"])
+        .await;
     let page = serve_page(&dir).await;
 
     let stack = Stack::start_hls(|_| {}).await;
@@ -180,7 +109,7 @@ async fn published_stream_plays_in_headless_chromium_with_hls_js() {
         .arg(&hls_url)
         .args(["--min-advance", &MIN_ADVANCE_SECS.to_string()])
         .args(["--timeout", "30"])
-        .env("CHROMIUM", chromium_path())
+        .env("CHROMIUM", browser::chromium_path())
         .current_dir(&dir)
         .stdin(Stdio::null())
         .kill_on_drop(true)

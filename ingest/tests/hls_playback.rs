@@ -211,24 +211,8 @@ async fn published_stream_plays_as_hls_in_ffprobe_and_ffmpeg() {
     assert!(idle["last_live_at"].is_string());
 
     // ffmpeg decodes the whole (ended) playlist without errors.
-    let decode = tokio::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            &hls_url,
-            "-f",
-            "null",
-            "-",
-        ])
-        .output()
-        .await
-        .expect("ffmpeg runs");
-    assert!(decode.status.success());
-    let errors = String::from_utf8_lossy(&decode.stderr);
-    assert!(errors.trim().is_empty(), "decode errors: {errors}");
+    let errors = common::ffmpeg_decode_errors(&hls_url).await;
+    assert!(errors.is_empty(), "decode errors: {errors}");
 
     // Continuity counters hold within and across every segment of the playlist.
     let mut last = HashMap::new();

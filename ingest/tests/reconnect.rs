@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Owner, Stack, ffmpeg_publish};
+use common::{Owner, Stack, ffmpeg_decode_errors, ffmpeg_publish};
 use serde_json::{Value, json};
 
 /// Polls the stream until `ok` holds; returns it.
@@ -125,26 +125,8 @@ async fn a_publisher_that_comes_back_within_the_window_continues_the_session() {
     assert_eq!(sessions[0]["end_reason"], "publisher_left");
 
     // ffmpeg decodes the playlist across the discontinuity without errors.
-    let decode = tokio::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            &hls_url,
-            "-f",
-            "null",
-            "-",
-        ])
-        .output()
-        .await
-        .expect("ffmpeg runs");
-    let errors = String::from_utf8_lossy(&decode.stderr);
-    assert!(
-        decode.status.success() && errors.trim().is_empty(),
-        "decode errors: {errors}"
-    );
+    let errors = ffmpeg_decode_errors(&hls_url).await;
+    assert!(errors.is_empty(), "decode errors: {errors}");
 
     // Both services expose the SPEC §9 series.
     let (_, hls_base) = stack.hls.as_ref().expect("hls");

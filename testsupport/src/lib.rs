@@ -6,7 +6,10 @@
 //! directory under [`std::env::temp_dir`], with fsync off; it is stopped and
 //! removed by a watchdog once the test process has exited.
 //!
-//! Only for tests: failures panic with a message saying what went wrong.
+//! Only for tests: failures panic with a message saying what went wrong. `browser` holds what the
+//! browser tests share (the Chromium to drive, the tools they require, `npm ci` of fixtures).
+
+pub mod browser;
 
 use std::sync::OnceLock;
 use std::time::Duration;

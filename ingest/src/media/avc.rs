@@ -215,15 +215,29 @@ fn parse_vui_fps(r: &mut BitReader<'_>) -> Option<f64> {
     None
 }
 
+/// Test fixtures other modules' tests share: a real x264 SPS and the FLV tag that carries it.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
+pub(crate) mod fixtures {
     /// SPS of a 1280x720 High-profile stream with timing info at 30 fps (x264 output).
-    const SPS_720P: &[u8] = &[
+    pub const SPS_720P: &[u8] = &[
         0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03,
         0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60,
     ];
+
+    /// An FLV AVC sequence header tag body carrying `SPS_720P` and a PPS.
+    pub fn avc_sequence_header() -> bytes::Bytes {
+        let mut body = vec![0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xFF, 0xE1];
+        body.extend_from_slice(&(SPS_720P.len() as u16).to_be_bytes());
+        body.extend_from_slice(SPS_720P);
+        body.extend_from_slice(&[1, 0, 4, 0x68, 0xeb, 0xe3, 0xcb]);
+        bytes::Bytes::from(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::SPS_720P;
+    use super::*;
 
     #[test]
     fn sps_dimensions_and_rate() {

@@ -83,6 +83,19 @@ struct StreamState {
     partial: BytesMut,
 }
 
+impl StreamState {
+    /// The completed message with this stream's current header.
+    fn message(&self, csid: u32, payload: Bytes) -> Message {
+        Message {
+            csid,
+            timestamp: self.timestamp,
+            type_id: self.type_id,
+            stream_id: self.stream_id,
+            payload,
+        }
+    }
+}
+
 /// Chunk stream ids below this live in an array (encoders use 2–8); others in a map.
 const DIRECT_CSIDS: usize = 64;
 
@@ -312,16 +325,7 @@ impl ChunkReader {
         if starting && want == state.length as usize {
             // The whole message in one chunk: hand out the received bytes without copying them.
             let payload = buf.split_to(want).freeze();
-            return Ok((
-                true,
-                Some(Message {
-                    csid,
-                    timestamp: state.timestamp,
-                    type_id: state.type_id,
-                    stream_id: state.stream_id,
-                    payload,
-                }),
-            ));
+            return Ok((true, Some(state.message(csid, payload))));
         }
         // One allocation per message in the common case, but never more than a small cap ahead of
         // the data that arrived: a peer's announced length alone cannot make us allocate.
@@ -336,16 +340,7 @@ impl ChunkReader {
         if state.partial.len() as u32 >= state.length {
             let payload = std::mem::take(&mut state.partial).freeze();
             self.buffered -= payload.len();
-            return Ok((
-                true,
-                Some(Message {
-                    csid,
-                    timestamp: state.timestamp,
-                    type_id: state.type_id,
-                    stream_id: state.stream_id,
-                    payload,
-                }),
-            ));
+            return Ok((true, Some(state.message(csid, payload))));
         }
         Ok((true, None))
     }

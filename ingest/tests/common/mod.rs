@@ -420,3 +420,29 @@ pub async fn ffmpeg_publish_with(
         .expect("ffmpeg finishes")
         .expect("ffmpeg runs")
 }
+
+/// Decodes an HLS playlist (or any input) with ffmpeg into nothing; returns what ffmpeg reported as
+/// errors (empty when it decoded cleanly), asserting that it exited 0.
+pub async fn ffmpeg_decode_errors(url: &str) -> String {
+    let decode = tokio::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            url,
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .await
+        .expect("ffmpeg runs");
+    let errors = String::from_utf8_lossy(&decode.stderr).trim().to_string();
+    assert!(
+        decode.status.success(),
+        "ffmpeg could not decode {url}: {errors}"
+    );
+    errors
+}

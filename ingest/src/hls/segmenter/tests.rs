@@ -4,18 +4,10 @@ use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-
-const SPS_720P: &[u8] = &[
-    0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00,
-    0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60,
-];
+use crate::media::avc::fixtures::avc_sequence_header;
 
 fn avc_config() -> MediaFrame {
-    let mut body = vec![0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xFF, 0xE1];
-    body.extend_from_slice(&(SPS_720P.len() as u16).to_be_bytes());
-    body.extend_from_slice(SPS_720P);
-    body.extend_from_slice(&[1, 0, 4, 0x68, 0xeb, 0xe3, 0xcb]);
-    MediaFrame::new(FrameKind::Video, 0, Bytes::from(body))
+    MediaFrame::new(FrameKind::Video, 0, avc_sequence_header())
 }
 
 fn aac_config() -> MediaFrame {
