@@ -107,6 +107,7 @@ impl Policy {
             self.window_bytes = 0;
             self.video_times.clear();
             self.last_keyframe_ms = None;
+            self.last_ms = None;
         }
         self.last_ms = Some(self.last_ms.map_or(ms, |l| l.max(ms)));
         self.bytes += f.data.len() as u64;

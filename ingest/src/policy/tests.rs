@@ -158,4 +158,13 @@ fn backwards_timestamps_restart_the_measurement_without_panicking() {
     let _ = p.frame(&video(u32::MAX, false, 10));
     let h = p.health(0, 0);
     assert!(h.fps >= 0.0);
+    // After the clock restarts, the new timeline is measured on its own.
+    let mut p = Policy::new(Limits::default());
+    feed(&mut p, 8, 60, 1_000);
+    for i in 0..200u32 {
+        let _ = p.frame(&video(i * 1000 / 30, i % 60 == 0, 4_000));
+    }
+    let h = p.health(p.bytes, 0);
+    assert!((950..=975).contains(&h.bitrate_kbps), "{}", h.bitrate_kbps);
+    assert_eq!(p.media_ms(), Some(199 * 1000 / 30));
 }
