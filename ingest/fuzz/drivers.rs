@@ -10,6 +10,10 @@ use bytes::BytesMut;
 use inlet_ingest::rtmp::amf0::{self, Decoder};
 use inlet_ingest::rtmp::chunk::{ChunkLimits, ChunkReader, ChunkWriter, Message};
 use inlet_ingest::rtmp::handshake::PACKET_LEN;
+use inlet_contract::limits::Limits;
+use inlet_ingest::hls::segmenter::{HlsSettings, Output, Segmenter};
+use inlet_ingest::media::MediaFrame;
+use inlet_ingest::policy::Policy;
 use inlet_ingest::rtmp::{Event, Session, SessionLimits};
 
 /// Record tags of the `chunk` target's input (see [`chunk`]).
@@ -116,23 +120,51 @@ fn check_server_message(reader: &mut ChunkReader, m: &Message) {
     }
 }
 
+/// What the IO shell does with a session's frames: the stream limits measure them and the HLS
+/// segmenter packages them (both parse peer-controlled codec data).
+pub struct Media {
+    policy: Policy,
+    segmenter: Segmenter,
+    out: Vec<Output>,
+}
+
+impl Media {
+    fn new() -> Media {
+        Media {
+            policy: Policy::new(Limits::default()),
+            segmenter: Segmenter::new(HlsSettings::default(), "fuzz"),
+            out: Vec::new(),
+        }
+    }
+
+    fn frame(&mut self, f: &MediaFrame) {
+        let _ = self.policy.frame(f);
+        let _ = self.policy.health(0, 0);
+        self.segmenter.push(f, std::time::UNIX_EPOCH, &mut self.out);
+        // Segments and playlists are only counted, not kept, so memory stays flat.
+        self.out.clear();
+    }
+}
+
 /// Drains a session's events, answering a publish request as the IO shell would after the API said
-/// yes (so the media paths are reached) and refusing plays.
-fn drain_events(session: &mut Session) {
+/// yes (so the media paths are reached), refusing plays, and handing frames to `media`.
+fn drain_events(session: &mut Session, media: &mut Media) {
     while let Some(ev) = session.poll_event() {
         match ev {
             Event::Publish { .. } => session.accept_publish("fuzz"),
             Event::Play { stream_id, .. } => session.reject_play(stream_id, "fuzz"),
-            Event::HandshakeDone | Event::Connect { .. } | Event::Frame(_) | Event::Unpublish => {}
+            Event::Frame(f) => media.frame(&f),
+            Event::HandshakeDone | Event::Connect { .. } | Event::Unpublish => {}
         }
     }
 }
 
 /// Feeds pieces to a session until it fails, checking its output all along.
 fn run_session(session: &mut Session, checker: &mut OutputChecker, pieces: &[&[u8]]) {
+    let mut media = Media::new();
     for piece in pieces {
         let result = session.feed(piece);
-        drain_events(session);
+        drain_events(session, &mut media);
         checker.check(&session.take_output());
         if result.is_err() {
             return;
@@ -149,10 +181,11 @@ pub fn handshake(data: &[u8]) {
     let mut session = Session::new(SessionLimits::default());
     let mut checker = OutputChecker::new();
     let mut fed = 0usize;
+    let mut media = Media::new();
     for piece in pieces(mode, rest) {
         let result = session.feed(piece);
         fed += piece.len();
-        drain_events(&mut session);
+        drain_events(&mut session, &mut media);
         checker.check(&session.take_output());
         if fed > 0 && rest[0] != 3 {
             assert!(result.is_err(), "C0 other than 3 is refused");
@@ -191,7 +224,7 @@ pub fn session(data: &[u8]) {
     session.feed(&hello).expect("C0 + C1");
     session.feed(&[0u8; PACKET_LEN]).expect("C2");
     assert!(session.handshake_done());
-    drain_events(&mut session);
+    drain_events(&mut session, &mut Media::new());
     checker.check(&session.take_output());
     run_session(&mut session, &mut checker, &pieces(mode, rest));
 }
