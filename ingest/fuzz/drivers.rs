@@ -7,13 +7,13 @@
 //! are invariants the protocol core promises, not just "did not crash".
 
 use bytes::BytesMut;
-use inlet_ingest::rtmp::amf0::{self, Decoder};
-use inlet_ingest::rtmp::chunk::{ChunkLimits, ChunkReader, ChunkWriter, Message};
-use inlet_ingest::rtmp::handshake::PACKET_LEN;
 use inlet_contract::limits::Limits;
 use inlet_ingest::hls::segmenter::{HlsSettings, Output, Segmenter};
 use inlet_ingest::media::MediaFrame;
 use inlet_ingest::policy::Policy;
+use inlet_ingest::rtmp::amf0::{self, Decoder};
+use inlet_ingest::rtmp::chunk::{ChunkLimits, ChunkReader, ChunkWriter, Message};
+use inlet_ingest::rtmp::handshake::PACKET_LEN;
 use inlet_ingest::rtmp::{Event, Session, SessionLimits};
 
 /// Record tags of the `chunk` target's input (see [`chunk`]).
