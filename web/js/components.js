@@ -1,7 +1,8 @@
 // Building blocks shared by the pages: a secret shown once (masked, with Show and Copy), the IP
 // allowlist editor that validates CIDRs as you type, confirmation dialogs, empty and error states.
 
-import { h, uid, copyButton, replace, announce } from "./dom.js";
+import { h, uid, copyButton, replace, announce, toast, stableRender } from "./dom.js";
+import { get, del } from "./api.js";
 import { validateList, MAX_ENTRIES } from "./cidr.js";
 
 /** `sk_AbC…_••••` style mask: the public part stays, the secret becomes dots. */
@@ -221,4 +222,34 @@ export function copyField(label, value, opts = {}) {
     opts.hint ? h("p", { class: "hint" }, opts.hint) : null,
   );
   return { wrap, input };
+}
+
+/** A loader for a list page: fetches `url`'s `data` into `box` as `table(items)`, `empty` when there
+ * are none, or an error state with a retry; re-renders only when the data changed. */
+export function listLoader(box, url, empty, table) {
+  const load = async () => {
+    let items;
+    try {
+      items = (await get(url)).data;
+    } catch (e) {
+      replace(box, errorState(e, load));
+      return;
+    }
+    stableRender(box, JSON.stringify(items), () => (items.length === 0 ? emptyState(empty) : table(items)));
+  };
+  return load;
+}
+
+/** Asks before revoking (`dialog`: title, body, confirmLabel), then DELETEs `path`, says `done` and
+ * runs `reload`; a failure is told, not thrown. */
+export async function confirmRevoke(dialog, path, done, reload) {
+  const ok = await confirmDialog({ ...dialog, danger: true });
+  if (!ok) return;
+  try {
+    await del(path);
+    toast(done);
+    await reload();
+  } catch (ex) {
+    toast(`Not revoked: ${ex.message}`, "error");
+  }
 }

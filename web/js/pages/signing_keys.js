@@ -1,9 +1,9 @@
 // Tenant signing keys: Ed25519 key pairs for minting publish tokens offline. The private key is
 // shown once; the API keeps only the public key.
 
-import { h, replace, timeEl, field, setFieldError, toast, stableRender, copyButton } from "../dom.js";
-import { get, post, del } from "../api.js";
-import { confirmDialog, emptyState, errorState, shownOnce } from "../components.js";
+import { h, replace, timeEl, field, setFieldError, copyButton } from "../dom.js";
+import { post } from "../api.js";
+import { confirmRevoke, listLoader, shownOnce } from "../components.js";
 
 export function signingKeysPage(main, _params, app) {
   document.title = "Signing keys · Inlet";
@@ -41,35 +41,22 @@ export function signingKeysPage(main, _params, app) {
     }
   });
 
-  const revoke = async (k) => {
-    const ok = await confirmDialog({
-      title: `Revoke ${k.id}?`,
-      body: "Tokens it signed are refused from now on, even those that have not expired. This cannot be undone.",
-      confirmLabel: "Revoke key",
-      danger: true,
-    });
-    if (!ok) return;
-    try {
-      await del(`/v1/signing-keys/${k.id}`);
-      toast(`Signing key ${k.id} revoked.`);
-      await load();
-    } catch (ex) {
-      toast(`Not revoked: ${ex.message}`, "error");
-    }
-  };
+  const revoke = (k) =>
+    confirmRevoke(
+      {
+        title: `Revoke ${k.id}?`,
+        body: "Tokens it signed are refused from now on, even those that have not expired. This cannot be undone.",
+        confirmLabel: "Revoke key",
+      },
+      `/v1/signing-keys/${k.id}`,
+      `Signing key ${k.id} revoked.`,
+      () => load(),
+    );
 
-  const load = async () => {
-    let keys;
-    try {
-      keys = (await get("/v1/signing-keys?limit=100")).data;
-    } catch (e) {
-      replace(listBox, errorState(e, load));
-      return;
-    }
-    stableRender(listBox, JSON.stringify(keys), () =>
-      keys.length === 0
-        ? emptyState("No signing keys. You need one only if your backend mints publish tokens itself; the API can mint them too (a stream's Keys & tokens).")
-        : h("table", { class: "table stacked", id: "signing-keys-table" },
+  const load = listLoader(listBox, "/v1/signing-keys?limit=100",
+    "No signing keys. You need one only if your backend mints publish tokens itself; the API can mint them too (a stream's Keys & tokens).",
+    (keys) =>
+      h("table", { class: "table stacked", id: "signing-keys-table" },
             h("caption", { class: "visually-hidden" }, "Signing keys, newest first"),
             h("thead", {}, h("tr", {}, ["kid", "Name", "Created", "Status", ""].map((c) => h("th", { scope: "col" }, c)))),
             h("tbody", {}, keys.map((k) =>
@@ -81,9 +68,7 @@ export function signingKeysPage(main, _params, app) {
                 h("td", { "data-label": "" },
                   copyButton(`public key of ${k.id}`, () => k.public_key_pem, { label: "Copy public key", class: "secondary small" }),
                   " ",
-                  k.revoked_at ? null : h("button", { type: "button", class: "danger small", "aria-label": `Revoke ${k.id}`, dataset: { fk: `r-${k.id}` }, onclick: () => revoke(k) }, "Revoke")))))),
-    );
-  };
+                  k.revoked_at ? null : h("button", { type: "button", class: "danger small", "aria-label": `Revoke ${k.id}`, dataset: { fk: `r-${k.id}` }, onclick: () => revoke(k) }, "Revoke")))))));
 
   const tid = app.me && app.me.tenant ? app.me.tenant.id : "…";
   main.append(

@@ -1,8 +1,8 @@
 // API tokens for programs: create (the secret is shown once), list, revoke.
 
-import { h, replace, timeEl, field, setFieldError, toast, stableRender } from "../dom.js";
-import { get, post, del } from "../api.js";
-import { confirmDialog, emptyState, errorState, shownOnce } from "../components.js";
+import { h, replace, timeEl, field, setFieldError } from "../dom.js";
+import { post } from "../api.js";
+import { confirmRevoke, listLoader, shownOnce } from "../components.js";
 
 export function tokensPage(main) {
   document.title = "API tokens · Inlet";
@@ -39,35 +39,22 @@ export function tokensPage(main) {
     }
   });
 
-  const revoke = async (t) => {
-    const ok = await confirmDialog({
-      title: `Revoke “${t.name}”?`,
-      body: "Programs using this token get 401 from now on. This cannot be undone.",
-      confirmLabel: "Revoke token",
-      danger: true,
-    });
-    if (!ok) return;
-    try {
-      await del(`/v1/api-tokens/${t.id}`);
-      toast(`Token “${t.name}” revoked.`);
-      await load();
-    } catch (ex) {
-      toast(`Not revoked: ${ex.message}`, "error");
-    }
-  };
+  const revoke = (t) =>
+    confirmRevoke(
+      {
+        title: `Revoke “${t.name}”?`,
+        body: "Programs using this token get 401 from now on. This cannot be undone.",
+        confirmLabel: "Revoke token",
+      },
+      `/v1/api-tokens/${t.id}`,
+      `Token “${t.name}” revoked.`,
+      () => load(),
+    );
 
-  const load = async () => {
-    let tokens;
-    try {
-      tokens = (await get("/v1/api-tokens?limit=100")).data;
-    } catch (e) {
-      replace(listBox, errorState(e, load));
-      return;
-    }
-    stableRender(listBox, JSON.stringify(tokens), () =>
-      tokens.length === 0
-        ? emptyState("No API tokens. Create one for each program that calls the API.")
-        : h("table", { class: "table stacked", id: "tokens-table" },
+  const load = listLoader(listBox, "/v1/api-tokens?limit=100",
+    "No API tokens. Create one for each program that calls the API.",
+    (tokens) =>
+      h("table", { class: "table stacked", id: "tokens-table" },
             h("caption", { class: "visually-hidden" }, "Active API tokens, newest first"),
             h("thead", {}, h("tr", {}, ["Name", "Prefix", "Created", "Last used", ""].map((c) => h("th", { scope: "col" }, c)))),
             h("tbody", {}, tokens.map((t) =>
@@ -76,9 +63,7 @@ export function tokensPage(main) {
                 h("td", { "data-label": "Prefix" }, h("code", {}, `${t.prefix}…`)),
                 h("td", { "data-label": "Created" }, timeEl(t.created_at)),
                 h("td", { "data-label": "Last used" }, timeEl(t.last_used_at, "relative")),
-                h("td", { "data-label": "" }, h("button", { type: "button", class: "danger small", "aria-label": `Revoke ${t.name}`, dataset: { fk: `r-${t.id}` }, onclick: () => revoke(t) }, "Revoke")))))),
-    );
-  };
+                h("td", { "data-label": "" }, h("button", { type: "button", class: "danger small", "aria-label": `Revoke ${t.name}`, dataset: { fk: `r-${t.id}` }, onclick: () => revoke(t) }, "Revoke")))))));
 
   main.append(
     h("h1", {}, "API tokens"),
