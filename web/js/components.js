@@ -1,8 +1,8 @@
 // Building blocks shared by the pages: a secret shown once (masked, with Show and Copy), the IP
 // allowlist editor that validates CIDRs as you type, confirmation dialogs, empty and error states.
 
-import { h, uid, copyButton, replace, announce, toast, stableRender } from "./dom.js";
-import { get, del } from "./api.js";
+import { h, uid, copyButton, replace, announce, toast, stableRender, field, setFieldError } from "./dom.js";
+import { get, post, del } from "./api.js";
 import { validateList, MAX_ENTRIES } from "./cidr.js";
 
 /** `sk_AbC…_••••` style mask: the public part stays, the secret becomes dots. */
@@ -252,4 +252,36 @@ export async function confirmRevoke(dialog, path, done, reload) {
   } catch (ex) {
     toast(`Not revoked: ${ex.message}`, "error");
   }
+}
+
+/** A "create by name" form: validates the name, POSTs `{name}` to `url` (idempotently), shows
+ * `notice(created)` in `o.created` once (the secret it carries is shown only there), then runs
+ * `o.reload`. The API's field error is shown on the name. `o`: id, placeholder, hint, submitLabel,
+ * emptyError, url, created, notice, reload. */
+export function createByNameForm(o) {
+  const name = field("Name", h("input", { id: o.id, type: "text", maxlength: 100, autocomplete: "off", placeholder: o.placeholder }), o.hint);
+  const submit = h("button", { type: "submit", class: "primary" }, o.submitLabel);
+  const form = h("form", { class: "inline-form", novalidate: true }, name.wrap, h("div", { class: "actions" }, submit));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    setFieldError(name, null);
+    const v = name.input.value.trim();
+    if (!v) {
+      setFieldError(name, o.emptyError);
+      name.input.focus();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const made = await post(o.url, { name: v }, { idempotent: true });
+      name.input.value = "";
+      replace(o.created, o.notice(made));
+      await o.reload();
+    } catch (ex) {
+      setFieldError(name, ex.forField ? ex.forField("name") || ex.message : ex.message);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
 }

@@ -1,44 +1,27 @@
 // Tenant signing keys: Ed25519 key pairs for minting publish tokens offline. The private key is
 // shown once; the API keeps only the public key.
 
-import { h, replace, timeEl, field, setFieldError, copyButton } from "../dom.js";
-import { post } from "../api.js";
-import { confirmRevoke, listLoader, shownOnce } from "../components.js";
+import { h, timeEl, copyButton } from "../dom.js";
+import { confirmRevoke, createByNameForm, listLoader, shownOnce } from "../components.js";
 
 export function signingKeysPage(main, _params, app) {
   document.title = "Signing keys · Inlet";
-  const name = field("Name", h("input", { id: "signing-key-name", type: "text", maxlength: 100, autocomplete: "off", placeholder: "backend" }));
-  const submit = h("button", { type: "submit", class: "primary" }, "Create signing key");
   const created = h("div", { "aria-live": "polite" });
   const listBox = h("div");
-  const form = h("form", { class: "inline-form", novalidate: true }, name.wrap, h("div", { class: "actions" }, submit));
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    setFieldError(name, null);
-    const v = name.input.value.trim();
-    if (!v) {
-      setFieldError(name, "Give the key a name.");
-      name.input.focus();
-      return;
-    }
-    submit.disabled = true;
-    try {
-      const k = await post("/v1/signing-keys", { name: v }, { idempotent: true });
-      name.input.value = "";
-      replace(
-        created,
-        h("div", { class: "notice notice-ok" },
-          h("p", {}, h("strong", {}, `Signing key ${k.id} created.`), " Put ", h("code", {}, k.id), " in your tokens' ", h("code", {}, "kid"), " header and sign them with EdDSA."),
-          shownOnce({ label: "Private key (PEM)", value: k.private_key_pem, multiline: true, id: "new-private-key",
-            note: "Shown only this once and never stored. Keep it in your backend's secret store." }),
-          h("p", { class: "hint" }, "OpenSSL 3, PyJWT and jose refuse this PKCS#8 v2 file as it is: convert it once to v1 as docs/api.md, “Minting offline”, shows.")),
-      );
-      await load();
-    } catch (ex) {
-      setFieldError(name, ex.forField ? ex.forField("name") || ex.message : ex.message);
-    } finally {
-      submit.disabled = false;
-    }
+  const form = createByNameForm({
+    id: "signing-key-name",
+    placeholder: "backend",
+    submitLabel: "Create signing key",
+    emptyError: "Give the key a name.",
+    url: "/v1/signing-keys",
+    created,
+    notice: (k) =>
+      h("div", { class: "notice notice-ok" },
+        h("p", {}, h("strong", {}, `Signing key ${k.id} created.`), " Put ", h("code", {}, k.id), " in your tokens' ", h("code", {}, "kid"), " header and sign them with EdDSA."),
+        shownOnce({ label: "Private key (PEM)", value: k.private_key_pem, multiline: true, id: "new-private-key",
+          note: "Shown only this once and never stored. Keep it in your backend's secret store." }),
+        h("p", { class: "hint" }, "OpenSSL 3, PyJWT and jose refuse this PKCS#8 v2 file as it is: convert it once to v1 as docs/api.md, “Minting offline”, shows.")),
+    reload: () => load(),
   });
 
   const revoke = (k) =>

@@ -1,42 +1,25 @@
 // API tokens for programs: create (the secret is shown once), list, revoke.
 
-import { h, replace, timeEl, field, setFieldError } from "../dom.js";
-import { post } from "../api.js";
-import { confirmRevoke, listLoader, shownOnce } from "../components.js";
+import { h, timeEl } from "../dom.js";
+import { confirmRevoke, createByNameForm, listLoader, shownOnce } from "../components.js";
 
 export function tokensPage(main) {
   document.title = "API tokens · Inlet";
-  const name = field("Name", h("input", { id: "token-name", type: "text", maxlength: 100, autocomplete: "off", placeholder: "ci" }),
-    "What the token is for, e.g. the program that uses it.");
-  const submit = h("button", { type: "submit", class: "primary" }, "Create token");
   const created = h("div", { "aria-live": "polite" });
   const listBox = h("div");
-  const form = h("form", { class: "inline-form", novalidate: true }, name.wrap, h("div", { class: "actions" }, submit));
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    setFieldError(name, null);
-    const v = name.input.value.trim();
-    if (!v) {
-      setFieldError(name, "Give the token a name.");
-      name.input.focus();
-      return;
-    }
-    submit.disabled = true;
-    try {
-      const t = await post("/v1/api-tokens", { name: v }, { idempotent: true });
-      name.input.value = "";
-      replace(
-        created,
-        h("div", { class: "notice notice-ok" },
-          h("p", {}, h("strong", {}, `Token “${t.name}” created.`), " Programs send it as ", h("code", {}, "Authorization: Bearer inlet_…"), "."),
-          shownOnce({ label: "API token", value: t.token, id: "new-api-token" })),
-      );
-      await load();
-    } catch (ex) {
-      setFieldError(name, ex.forField ? ex.forField("name") || ex.message : ex.message);
-    } finally {
-      submit.disabled = false;
-    }
+  const form = createByNameForm({
+    id: "token-name",
+    placeholder: "ci",
+    hint: "What the token is for, e.g. the program that uses it.",
+    submitLabel: "Create token",
+    emptyError: "Give the token a name.",
+    url: "/v1/api-tokens",
+    created,
+    notice: (t) =>
+      h("div", { class: "notice notice-ok" },
+        h("p", {}, h("strong", {}, `Token “${t.name}” created.`), " Programs send it as ", h("code", {}, "Authorization: Bearer inlet_…"), "."),
+        shownOnce({ label: "API token", value: t.token, id: "new-api-token" })),
+    reload: () => load(),
   });
 
   const revoke = (t) =>
