@@ -91,6 +91,8 @@ pub struct Segmenter {
     /// rounded duration would exceed it (a GOP longer than the fragment).
     target_secs: u64,
     scratch: Vec<u8>,
+    /// A written segment's buffer, handed back by the writer (`recycle`) for a later segment.
+    spare: Option<Vec<u8>>,
     /// Frames dropped because they could not be packaged (unsupported codec, malformed).
     pub dropped: u64,
 }
@@ -117,7 +119,8 @@ impl Segmenter {
             anchor: None,
             ended: false,
             target_secs: settings.fragment.as_millis().div_ceil(1000).max(1) as u64,
-            scratch: Vec::with_capacity(256 * 1024),
+            scratch: Vec::with_capacity(16),
+            spare: None,
             dropped: 0,
         }
     }
@@ -194,8 +197,29 @@ impl Segmenter {
         self.last_ms = Some(ms);
     }
 
+    /// Takes back a segment's buffer once it is written, so the next segments are built in memory
+    /// that is already mapped and large enough (no regrowth copies, no fresh pages per segment).
+    /// The segment started meanwhile moves into it when it is the smaller.
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        buf.clear();
+        match self.current.as_mut() {
+            Some(open) if open.buf.capacity() < buf.capacity() => {
+                buf.extend_from_slice(&open.buf);
+                self.spare = Some(std::mem::replace(&mut open.buf, buf));
+            }
+            _ => self.spare = Some(buf),
+        }
+    }
+
     fn start(&mut self, ms: u64) {
-        let mut buf = Vec::with_capacity(512 * 1024);
+        let mut buf = match self.spare.take() {
+            Some(mut b) => {
+                b.clear();
+                b
+            }
+            // Until the writer hands a buffer back (`recycle`).
+            None => Vec::with_capacity(64 * 1024),
+        };
         self.muxer.write_tables(&mut buf, self.tracks());
         self.current = Some(Open {
             buf,
@@ -237,13 +261,13 @@ impl Segmenter {
             }
             Some(_) => {}
         }
-        self.scratch.clear();
-        let converted = self
-            .avc
-            .as_ref()
-            .is_some_and(|avc| avc.to_annexb(&f.data[5..], keyframe, &mut self.scratch));
+        let Some(avc) = self.avc.as_ref() else {
+            return;
+        };
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(16);
+        let converted = avc.annexb(&f.data[5..], keyframe, &mut parts);
         // Nothing but our access unit delimiter: no picture to package.
-        if !converted || self.scratch.len() <= 6 {
+        if !converted || parts.len() <= 1 {
             self.dropped += 1;
             return;
         }
@@ -258,7 +282,7 @@ impl Segmenter {
                 dts,
                 Some(dts),
                 keyframe,
-                &self.scratch,
+                &parts,
             );
         }
     }
@@ -302,7 +326,6 @@ impl Segmenter {
             self.dropped += 1;
             return;
         }
-        self.scratch.extend_from_slice(raw);
         let ts = ms * 90 + TS_OFFSET_90K;
         let pcr = self.audio_only.then_some(ts);
         if let Some(open) = self.current.as_mut() {
@@ -314,7 +337,7 @@ impl Segmenter {
                 ts,
                 pcr,
                 false,
-                &self.scratch,
+                &[&self.scratch, raw],
             );
         }
     }

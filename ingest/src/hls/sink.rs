@@ -67,7 +67,8 @@ impl HlsSink {
     }
 
     fn apply(&mut self) {
-        for o in self.out.drain(..) {
+        let mut out = std::mem::take(&mut self.out);
+        for o in out.drain(..) {
             if self.failed {
                 continue;
             }
@@ -93,7 +94,11 @@ impl HlsSink {
                     self.failed = true;
                 }
             }
+            if let Output::Segment { bytes, .. } = o {
+                self.segmenter.recycle(bytes);
+            }
         }
+        self.out = out;
     }
 }
 

@@ -141,7 +141,8 @@ impl Muxer {
         self.section(out, PID_PMT, &pmt);
     }
 
-    /// Writes one PES (a video access unit or audio frames) as TS packets. Times are 90 kHz.
+    /// Writes one PES (a video access unit or audio frames) as TS packets. Times are 90 kHz. The
+    /// payload is the concatenation of `payload`'s pieces (gathered here, not copied before).
     #[allow(clippy::too_many_arguments)]
     pub fn write_pes(
         &mut self,
@@ -152,14 +153,15 @@ impl Muxer {
         dts: u64,
         pcr: Option<u64>,
         random_access: bool,
-        payload: &[u8],
+        payload: &[&[u8]],
     ) {
+        let payload_len: usize = payload.iter().map(|p| p.len()).sum();
         let with_dts = dts != pts;
         let header_data_len = if with_dts { 10 } else { 5 };
         let mut pes = [0u8; 19];
         pes[..3].copy_from_slice(&[0, 0, 1]);
         pes[3] = stream_id;
-        let pes_len = 3 + header_data_len + payload.len();
+        let pes_len = 3 + header_data_len + payload_len;
         // Video PES may be unbounded (length 0); audio must fit.
         let len_field = if pes_len > 0xFFFF { 0 } else { pes_len as u16 };
         pes[4..6].copy_from_slice(&len_field.to_be_bytes());
@@ -173,9 +175,13 @@ impl Muxer {
         let pes_header = &pes[..9 + header_data_len];
 
         let mut remaining_header = pes_header;
-        let mut remaining = payload;
+        let mut pieces = Pieces {
+            rest: payload,
+            offset: 0,
+            left: payload_len,
+        };
         let mut first = true;
-        while !remaining_header.is_empty() || !remaining.is_empty() || first {
+        while !remaining_header.is_empty() || pieces.left > 0 || first {
             let cc = self.next_cc(pid);
             let start = out.len();
             out.extend_from_slice(&[
@@ -204,7 +210,7 @@ impl Muxer {
                     af_len = 7;
                 }
             }
-            let body = remaining_header.len() + remaining.len();
+            let body = remaining_header.len() + pieces.left;
             let af_bytes = if has_af { 1 + af_len } else { 0 };
             let room = PACKET - 4 - af_bytes;
             let mut stuffing = 0;
@@ -241,11 +247,38 @@ impl Muxer {
             let from_header = remaining_header.len().min(space);
             out.extend_from_slice(&remaining_header[..from_header]);
             remaining_header = &remaining_header[from_header..];
-            let from_payload = remaining.len().min(space - from_header);
-            out.extend_from_slice(&remaining[..from_payload]);
-            remaining = &remaining[from_payload..];
+            pieces.copy(out, space - from_header);
             debug_assert_eq!(out.len() - start, PACKET);
             first = false;
+        }
+    }
+}
+
+/// The unwritten rest of a payload given in pieces: `rest[0][offset..]`, then the other pieces.
+struct Pieces<'a, 'b> {
+    rest: &'b [&'a [u8]],
+    offset: usize,
+    left: usize,
+}
+
+impl Pieces<'_, '_> {
+    /// Appends up to `n` bytes to `out`, crossing piece boundaries.
+    fn copy(&mut self, out: &mut Vec<u8>, mut n: usize) {
+        while n > 0 {
+            let Some((head, tail)) = self.rest.split_first() else {
+                return;
+            };
+            let avail = &head[self.offset..];
+            let take = avail.len().min(n);
+            out.extend_from_slice(&avail[..take]);
+            n -= take;
+            self.left -= take;
+            if take == avail.len() {
+                self.rest = tail;
+                self.offset = 0;
+            } else {
+                self.offset += take;
+            }
         }
     }
 }

@@ -62,24 +62,27 @@ impl AvcConfig {
         })
     }
 
-    /// Appends one access unit as Annex B: AUD, then SPS/PPS before an IDR, then the frame's NALs.
-    /// Returns false when the frame's NAL lengths run past its end (the frame is then dropped).
-    pub fn to_annexb(&self, avcc: &[u8], keyframe: bool, out: &mut Vec<u8>) -> bool {
-        const START: [u8; 4] = [0, 0, 0, 1];
-        let start_len = out.len();
-        out.extend_from_slice(&[0, 0, 0, 1, 0x09, 0xF0]);
+    /// One access unit as Annex B, as the pieces to write in order (no copy of the frame): AUD,
+    /// then SPS/PPS before an IDR, then the frame's NALs, each after a start code. Returns false
+    /// when the frame's NAL lengths run past its end (the frame is then dropped; `parts` is left
+    /// as it was).
+    pub fn annexb<'a>(&'a self, avcc: &'a [u8], keyframe: bool, parts: &mut Vec<&'a [u8]>) -> bool {
+        const START: &[u8] = &[0, 0, 0, 1];
+        const AUD: &[u8] = &[0, 0, 0, 1, 0x09, 0xF0];
+        let first = parts.len();
+        parts.push(AUD);
         let mut params_written = false;
         let mut d = avcc;
         while !d.is_empty() {
             let Some(len) = take(&mut d, self.nal_length_size) else {
-                out.truncate(start_len);
+                parts.truncate(first);
                 return false;
             };
             let len = len
                 .iter()
                 .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
             let Some(nal) = take(&mut d, len) else {
-                out.truncate(start_len);
+                parts.truncate(first);
                 return false;
             };
             let Some(&header) = nal.first() else { continue };
@@ -90,13 +93,13 @@ impl AvcConfig {
             }
             if (nal_type == 5 || (keyframe && nal_type == 1)) && !params_written {
                 for p in self.sps.iter().chain(self.pps.iter()) {
-                    out.extend_from_slice(&START);
-                    out.extend_from_slice(p);
+                    parts.push(START);
+                    parts.push(p);
                 }
                 params_written = true;
             }
-            out.extend_from_slice(&START);
-            out.extend_from_slice(nal);
+            parts.push(START);
+            parts.push(nal);
         }
         true
     }
@@ -260,14 +263,15 @@ mod tests {
         assert_eq!(cfg.nal_length_size, 4);
         assert_eq!(cfg.info.map(|i| i.width), Some(1280));
         let idr = [0, 0, 0, 3, 0x65, 0xAA, 0xBB];
-        let mut out = Vec::new();
-        assert!(cfg.to_annexb(&idr, true, &mut out));
+        let mut parts = Vec::new();
+        assert!(cfg.annexb(&idr, true, &mut parts));
+        let out = parts.concat();
         let expected_prefix = [0, 0, 0, 1, 0x09, 0xF0, 0, 0, 0, 1, 0x67];
         assert_eq!(&out[..expected_prefix.len()], &expected_prefix);
         assert!(out.ends_with(&[0, 0, 0, 1, 0x65, 0xAA, 0xBB]));
         let mut bad = Vec::new();
         assert!(
-            !cfg.to_annexb(&[0, 0, 0, 9, 0x65], true, &mut bad),
+            !cfg.annexb(&[0, 0, 0, 9, 0x65], true, &mut bad),
             "length past the end"
         );
         assert!(bad.is_empty());
