@@ -20,7 +20,6 @@ use crate::http::ApiContext;
 use crate::http::error::ApiError;
 use crate::store;
 use crate::store::publish::{Attempt, StreamAuth};
-use crate::store::sessions_live as live;
 
 /// Per-address failure counting.
 pub struct FailureGuard {
@@ -107,6 +106,8 @@ struct Known {
     tenant_id: Option<Uuid>,
     stream_id: Option<Uuid>,
     key_id: Option<String>,
+    /// The attempt is already recorded (with the live claim).
+    recorded: bool,
 }
 
 /// The publish token, from the publish name's or the connect URL's query, or the publish name itself.
@@ -155,11 +156,8 @@ pub async fn authorize(
     let (response, result, code, detail, session_id) = match decision {
         Ok(allow) => {
             resumed = allow.resumed;
-            let detail = if allow.resumed {
-                "publish accepted: it continues the live session".to_string()
-            } else {
-                "publish accepted".to_string()
-            };
+            // The live claim recorded the accepted attempt, with its sentence.
+            let detail = String::new();
             let session = allow.session_id;
             (
                 AuthorizeResponse::Allow(allow),
@@ -186,26 +184,26 @@ pub async fn authorize(
             )
         }
     };
-    store::publish::record(
-        &ctx.db,
-        Attempt {
-            tenant_id: known.tenant_id,
-            stream_id: known.stream_id,
-            key_id: known.key_id.as_deref(),
-            session_id,
-            resumed,
-            result,
-            reason_code: code,
-            detail: &detail,
-            client_ip: ip.to_string(),
-            app: &shown_app(&req.app),
-            tls: req.tls,
-            node_id: &req.node_id,
-        },
-        // An accepted key is marked used in the same statement.
-        known.key_id.as_deref().filter(|_| session_id.is_some()),
-    )
-    .await?;
+    if !known.recorded {
+        store::publish::record(
+            &ctx.db,
+            Attempt {
+                tenant_id: known.tenant_id,
+                stream_id: known.stream_id,
+                key_id: known.key_id.as_deref(),
+                session_id,
+                resumed,
+                result,
+                reason_code: code,
+                detail: &detail,
+                client_ip: ip.to_string(),
+                app: &shown_app(&req.app),
+                tls: req.tls,
+                node_id: &req.node_id,
+            },
+        )
+        .await?;
+    }
     ctx.metrics.publish_attempt(result, code.unwrap_or(""));
     ctx.metrics
         .authorize_duration
@@ -372,156 +370,53 @@ async fn decide(
             ),
         )));
     }
-    // One transaction: the live claim (one publisher per stream, the tenant's quota, reconnects and
-    // takeovers) and the single-use spend, last, so a refusal for another reason burns nothing.
-    let mut tx = ctx.db.begin().await?;
-    let state = live::claim_state(&mut tx, stream.tenant_id, stream.id).await?;
-    let mut ended_now: Vec<&'static str> = Vec::new();
-    let plan = match state.active_session_id {
-        // The publisher dropped and is back within the window (or another one with valid
-        // credentials is): the session continues.
-        Some(active) if state.active_disconnected_at.is_some() && state.within_window => {
-            Plan::Resume {
-                session: active,
-                old_node: state.active_node_id.clone(),
-            }
-        }
-        // The window is over (the sweep had not ended it yet): end it, then claim anew.
-        Some(active) if state.active_disconnected_at.is_some() => {
-            let reason = state
-                .active_disconnect_reason
-                .clone()
-                .unwrap_or_else(|| "reconnect_window_elapsed".into());
-            let r = live::SessionRef {
-                session: active,
-                tenant: stream.tenant_id,
-                stream: stream.id,
-                node: None,
-            };
-            if live::ended(&mut tx, r, &reason, Utc::now()).await? {
-                ended_now.push(crate::http::metrics::end_reason_label(&reason));
-            }
-            Plan::New { replaces: None }
-        }
-        Some(active) => {
-            let same_credentials = match (&known.key_id, &state.active_key_id) {
-                (Some(a), Some(b)) => a == b,
-                // Token-only streams: a valid token for this stream is the same credential.
-                (None, None) => !need_key,
-                _ => false,
-            };
-            if !(state.takeover && same_credentials) {
-                return Ok(Err(refuse(
-                    ReasonCode::AlreadyLive,
-                    "Another publisher is live on this stream. Stop it first, or publish with the same stream key to take over.",
-                )));
-            }
-            if state.reconnect_window_seconds > 0 {
-                // A stale connection's own publisher is back: continue its session.
-                Plan::Resume {
-                    session: active,
-                    old_node: state.active_node_id.clone(),
-                }
-            } else {
-                Plan::New {
-                    replaces: Some(active),
-                }
-            }
-        }
-        None => Plan::New { replaces: None },
-    };
-    if matches!(plan, Plan::New { replaces: None })
-        && state.live_in_tenant >= i64::from(state.max_concurrent_live)
-    {
-        return Ok(Err(refuse(
-            ReasonCode::TenantQuota,
-            format!(
-                "Your organization already has {} live streams, its limit; end one before starting another.",
-                state.live_in_tenant
-            ),
-        )));
+    // One round trip: the live claim (one publisher per stream, the tenant's quota, reconnects and
+    // takeovers), the single-use spend, the attempt record and the key's last use, in one
+    // transaction (`inlet_publish_claim`, migrations/0008).
+    let claim = store::publish::claim(
+        &ctx.db,
+        store::publish::ClaimRequest {
+            tenant_id: stream.tenant_id,
+            stream_id: stream.id,
+            node_id: &req.node_id,
+            key_id: known.key_id.as_deref(),
+            need_key,
+            single_use: single_use.as_ref().map(|(jti, exp)| (jti.as_str(), *exp)),
+            client_ip: ip.to_string(),
+            app: &shown_app(&req.app),
+            tls: req.tls,
+        },
+    )
+    .await?;
+    known.recorded = true;
+    if let Some(reason) = claim.ended_reason.as_deref() {
+        ctx.metrics
+            .session_ended(crate::http::metrics::end_reason_label(reason));
     }
-    if let Some((jti, exp)) = single_use
-        && !store::publish::spend_jti(&mut tx, stream.tenant_id, &jti, exp).await?
-    {
-        return Ok(Err(refuse(
-            ReasonCode::TokenReplayed,
-            "This single-use publish token was already used; mint a new one.",
-        )));
-    }
-    let (session_id, started_at, resumed) = match plan {
-        Plan::Resume { session, old_node } => {
-            let Some(started) = live::resume(
-                &mut tx,
-                session,
-                stream.tenant_id,
-                &req.node_id,
-                known.key_id.as_deref(),
-            )
-            .await?
-            else {
-                // The claim's row lock makes this unreachable; refuse rather than guess.
-                return Err(ApiError::Internal(anyhow::anyhow!(
-                    "active session {session} vanished under the stream lock"
-                )));
-            };
-            // The old connection on another node is cut there; on the same node the ingest
-            // hands the session over itself.
-            if let Some(old) = old_node.filter(|n| *n != req.node_id) {
-                store::keys::request_session_disconnect(
-                    &mut tx,
-                    stream.tenant_id,
-                    stream.id,
-                    session,
-                    Some(&old),
-                    "takeover",
-                )
-                .await?;
-            }
-            tracing::info!(stream = %stream.id, session = %session, node = %req.node_id, "publish continues its session");
-            (session, started, true)
-        }
-        Plan::New { replaces } => {
-            let session_id = Uuid::now_v7();
-            let started = live::claim(
-                &mut tx,
-                session_id,
-                stream.tenant_id,
-                stream.id,
-                &req.node_id,
-                known.key_id.as_deref(),
-            )
-            .await?;
-            if let Some(old) = replaces {
-                store::keys::request_session_disconnect(
-                    &mut tx,
-                    stream.tenant_id,
-                    stream.id,
-                    old,
-                    None,
-                    "takeover",
-                )
-                .await?;
-                let r = live::SessionRef {
-                    session: old,
-                    tenant: stream.tenant_id,
-                    stream: stream.id,
-                    node: None,
-                };
-                if live::ended(&mut tx, r, "takeover", Utc::now()).await? {
-                    ended_now.push("takeover");
-                }
-                tracing::info!(stream = %stream.id, old_session = %old, new_session = %session_id, "takeover by the same credentials");
-            }
-            (session_id, started, false)
+    let refusal = match claim.outcome.as_str() {
+        "accepted" => None,
+        "already_live" => Some(ReasonCode::AlreadyLive),
+        "tenant_quota" => Some(ReasonCode::TenantQuota),
+        "token_replayed" => Some(ReasonCode::TokenReplayed),
+        other => {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "inlet_publish_claim answered an unknown outcome {other:?}"
+            )));
         }
     };
-    tx.commit().await?;
-    for reason in ended_now {
-        ctx.metrics.session_ended(reason);
+    if let Some(code) = refusal {
+        return Ok(Err(refuse(code, claim.detail)));
     }
-    if resumed {
+    let (Some(session_id), Some(started_at)) = (claim.session_id, claim.started_at) else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "inlet_publish_claim accepted without a session"
+        )));
+    };
+    if claim.resumed {
         ctx.metrics.reconnects.inc();
+        tracing::info!(stream = %stream.id, session = %session_id, node = %req.node_id, old_node = ?claim.old_node, "publish continues its session");
+    } else if claim.ended_reason.as_deref() == Some("takeover") {
+        tracing::info!(stream = %stream.id, new_session = %session_id, "takeover by the same credentials");
     }
     Ok(Ok(Allow {
         stream_id: stream.id,
@@ -533,20 +428,9 @@ async fn decide(
         reconnect_window_seconds: stream.reconnect_window_seconds.max(0) as u32,
         max_continuous_duration_seconds: stream.max_continuous_duration_seconds.max(0) as u32,
         recording: stream.recording,
-        resumed,
+        resumed: claim.resumed,
         session_started_at: Some(started_at),
     }))
-}
-
-/// What an accepted publish does to the stream's live claim.
-enum Plan {
-    /// Continue the active session with this connection.
-    Resume {
-        session: Uuid,
-        old_node: Option<String>,
-    },
-    /// Start a new session, ending the one it takes over (reconnect window 0).
-    New { replaces: Option<Uuid> },
 }
 
 fn unknown_app(app: &str, expected: &str) -> Refuse {

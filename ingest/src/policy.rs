@@ -46,6 +46,9 @@ pub struct Policy {
     size: Option<(u32, u32)>,
     video_codec: Option<Codec>,
     audio_codec: Option<Codec>,
+    /// The codecs last checked against the allowed lists (checked again only when they change).
+    video_checked: Option<Codec>,
+    audio_checked: Option<Codec>,
     /// Media bytes of this connection.
     pub bytes: u64,
     /// Limits already reported, so each is reported once per connection.
@@ -82,6 +85,8 @@ impl Policy {
             size: None,
             video_codec: None,
             audio_codec: None,
+            video_checked: None,
+            audio_checked: None,
             bytes: 0,
             reported: HashSet::new(),
             last_ms: None,
@@ -145,7 +150,8 @@ impl Policy {
     }
 
     fn video(&mut self, f: &MediaFrame, ms: u64, found: &mut Vec<Breach>) {
-        if f.codec != Codec::None {
+        if f.codec != Codec::None && self.video_checked != Some(f.codec) {
+            self.video_checked = Some(f.codec);
             self.video_codec.get_or_insert(f.codec);
             let name = f.codec.name();
             if !self.limits.video_codecs.iter().any(|c| c == &name) {
@@ -237,9 +243,10 @@ impl Policy {
     }
 
     fn audio(&mut self, f: &MediaFrame, found: &mut Vec<Breach>) {
-        if f.codec == Codec::None {
+        if f.codec == Codec::None || self.audio_checked == Some(f.codec) {
             return;
         }
+        self.audio_checked = Some(f.codec);
         self.audio_codec.get_or_insert(f.codec);
         let name = f.codec.name();
         if !self.limits.audio_codecs.iter().any(|c| c == &name) {

@@ -105,28 +105,3 @@ pub async fn request_disconnect(
     .await?;
     Ok(())
 }
-
-/// Records that one live session must be cut (a takeover by the same credentials); with `node`,
-/// only its connection on that node (the session continues on another one).
-pub async fn request_session_disconnect(
-    conn: &mut PgConnection,
-    tenant_id: Uuid,
-    stream_id: Uuid,
-    session_id: Uuid,
-    node: Option<&str>,
-    reason: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO disconnect_requests (id, tenant_id, stream_id, session_id, node_id, reason)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(tenant_id)
-    .bind(stream_id)
-    .bind(session_id)
-    .bind(node)
-    .bind(reason)
-    .execute(conn)
-    .await?;
-    Ok(())
-}

@@ -1,5 +1,5 @@
-//! What publish authorization reads and writes: the stream with its tenant's rules, spent single-use
-//! token ids, and the publish-attempt record.
+//! What publish authorization reads and writes: the stream with its tenant's rules, the live claim
+//! (with spent single-use token ids) and the publish-attempt record.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -74,30 +74,59 @@ pub async fn stream(db: &PgPool, stream_id: Uuid) -> sqlx::Result<Option<StreamA
     .await
 }
 
-/// Spends a single-use token id; `false` when it was already spent.
-pub async fn spend_jti(
-    conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    jti: &str,
-    expires_at: DateTime<Utc>,
-) -> sqlx::Result<bool> {
-    // Tokens past their expiry (and the clock skew) can never be replayed: forget them.
-    sqlx::query(
-        "DELETE FROM used_publish_tokens WHERE tenant_id = $1 AND expires_at < now() - interval '5 minutes'",
+/// The live claim of an accepted publish (`inlet_publish_claim`), with what the attempt records.
+pub struct ClaimRequest<'a> {
+    pub tenant_id: Uuid,
+    pub stream_id: Uuid,
+    pub node_id: &'a str,
+    /// The key presented, when keys count for the stream (marked used when accepted).
+    pub key_id: Option<&'a str>,
+    pub need_key: bool,
+    /// A single-use token's id and expiry, spent by the claim.
+    pub single_use: Option<(&'a str, DateTime<Utc>)>,
+    pub client_ip: String,
+    pub app: &'a str,
+    pub tls: bool,
+}
+
+/// What the claim decided; the attempt is recorded either way.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ClaimOutcome {
+    /// `accepted`, or the refusal's reason code (`already_live`, `tenant_quota`, `token_replayed`).
+    pub outcome: String,
+    pub session_id: Option<Uuid>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub resumed: bool,
+    /// The node the continued session was on.
+    pub old_node: Option<String>,
+    /// A session the claim ended (its window was over, or a takeover replaced it), and why.
+    pub ended_reason: Option<String>,
+    /// The sentence recorded with the attempt.
+    pub detail: String,
+}
+
+/// Claims the stream's live session for an accepted publish and records the attempt, in one round
+/// trip and one transaction.
+pub async fn claim(db: &PgPool, c: ClaimRequest<'_>) -> sqlx::Result<ClaimOutcome> {
+    sqlx::query_as(
+        "SELECT outcome, session_id, started_at, resumed, old_node, ended_reason, detail
+         FROM inlet_publish_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
-    .bind(tenant_id)
-    .execute(&mut *conn)
-    .await?;
-    let n = sqlx::query(
-        "INSERT INTO used_publish_tokens (jti, tenant_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind(jti)
-    .bind(tenant_id)
-    .bind(expires_at)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+    .bind(Uuid::now_v7())
+    .bind(c.tenant_id)
+    .bind(c.stream_id)
+    .bind(c.node_id)
+    .bind(c.key_id)
+    .bind(c.need_key)
+    .bind(c.single_use.map(|(jti, _)| jti))
+    .bind(c.single_use.map(|(_, exp)| exp))
+    .bind(Uuid::now_v7())
+    .bind(Uuid::now_v7())
+    .bind(c.client_ip)
+    .bind(c.app)
+    .bind(c.tls)
+    .fetch_one(db)
+    .await
 }
 
 /// One publish attempt to record.
@@ -117,13 +146,12 @@ pub struct Attempt<'a> {
     pub node_id: &'a str,
 }
 
-/// Records the attempt and, in the same statement, marks `touch_key` used (one round trip).
-pub async fn record(db: &PgPool, a: Attempt<'_>, touch_key: Option<&str>) -> sqlx::Result<()> {
+/// Records a refused attempt decided before the live claim (accepted ones are recorded by `claim`).
+pub async fn record(db: &PgPool, a: Attempt<'_>) -> sqlx::Result<()> {
     sqlx::query(
-        "WITH touched AS (UPDATE stream_keys SET last_used_at = now() WHERE id = $13)
-         INSERT INTO publish_attempts (id, tenant_id, stream_id, key_id, session_id, result, reason_code,
+        "INSERT INTO publish_attempts (id, tenant_id, stream_id, key_id, session_id, result, reason_code,
                                        detail, client_ip, app, tls, node_id, resumed)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(Uuid::now_v7())
     .bind(a.tenant_id)
@@ -137,7 +165,6 @@ pub async fn record(db: &PgPool, a: Attempt<'_>, touch_key: Option<&str>) -> sql
     .bind(a.app)
     .bind(a.tls)
     .bind(a.node_id)
-    .bind(touch_key)
     .bind(a.resumed)
     .execute(db)
     .await?;

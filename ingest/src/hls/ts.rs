@@ -181,8 +181,16 @@ impl Muxer {
             left: payload_len,
         };
         let mut first = true;
+        // Header and payload in 184-byte packet bodies, plus one packet of slack.
+        out.reserve((pes_header.len() + payload_len).div_ceil(PACKET - 4) * PACKET + PACKET);
         while !remaining_header.is_empty() || pieces.left > 0 || first {
             let cc = self.next_cc(pid);
+            // Most packets: a plain header and a full body of payload.
+            if !first && remaining_header.is_empty() && pieces.left >= PACKET - 4 {
+                out.extend_from_slice(&[0x47, (pid >> 8) as u8, pid as u8, 0x10 | cc]);
+                pieces.copy(out, PACKET - 4);
+                continue;
+            }
             let start = out.len();
             out.extend_from_slice(&[
                 0x47,

@@ -118,7 +118,16 @@ fn every_payload_size_fills_packets_exactly_and_counters_continue() {
     for size in 0..600usize {
         let mut out = Vec::new();
         let payload = vec![0xAB; size];
-        m.write_pes(&mut out, PID_AUDIO, 0xC0, 1234, 1234, None, false, &[&payload]);
+        m.write_pes(
+            &mut out,
+            PID_AUDIO,
+            0xC0,
+            1234,
+            1234,
+            None,
+            false,
+            &[&payload],
+        );
         let packets = parse(&out);
         let pes: Vec<u8> = packets.iter().flat_map(|p| p.4.clone()).collect();
         assert_eq!(pes.len(), 14 + size, "size {size}");
