@@ -7,6 +7,13 @@
 -- records the publish attempt and marks the key used, all in one transaction. Refusals are decided
 -- before anything is written, so a refusal changes nothing but the attempt log (and the spent-token
 -- housekeeping).
+
+-- An attempt that names a tenant always names a stream of it, whose foreign key already removes
+-- the attempt with the stream (and so with the tenant). The tenant key was a second check per
+-- attempt, and under concurrent publishes of one tenant every one of them share-locked the same
+-- tenant row (multixacts on the hottest row of the claim).
+ALTER TABLE publish_attempts DROP CONSTRAINT publish_attempts_tenant_id_fkey;
+
 CREATE FUNCTION inlet_publish_claim(
     p_attempt      uuid,         -- the publish attempt's id
     p_tenant       uuid,
@@ -169,7 +176,9 @@ BEGIN
     VALUES (p_attempt, p_tenant, p_stream, p_key, v_session, 'accepted', NULL, detail,
             p_client_ip, p_app, p_tls, p_node, resumed);
     IF p_key IS NOT NULL THEN
-        UPDATE stream_keys k SET last_used_at = now() WHERE k.id = p_key;
+        -- To the minute: a reconnect storm does not rewrite the key's row on every publish.
+        UPDATE stream_keys k SET last_used_at = now()
+         WHERE k.id = p_key AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute');
     END IF;
     outcome := 'accepted';
     session_id := v_session;
