@@ -1017,3 +1017,83 @@ async fn one_live_session_per_stream_quota_heartbeat_and_lost_nodes() {
         "the quota is free again"
     );
 }
+
+/// The live claim (`inlet_publish_claim`): its refusals are recorded with their sentence and change
+/// nothing else; a session whose reconnect window is over is ended by the next publish, which starts
+/// a new one.
+#[tokio::test]
+async fn claim_refusals_change_nothing_and_an_elapsed_window_ends_the_old_session() {
+    let f = fixture().await;
+    let app = &f.app;
+    let session_of =
+        |v: &Value| uuid::Uuid::parse_str(v["session_id"].as_str().expect("id")).expect("uuid");
+    let session_state = |id: uuid::Uuid| async move {
+        sqlx::query_as::<_, (Option<String>, i32)>(
+            "SELECT end_reason, reconnects FROM publish_sessions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .expect("session")
+    };
+    let live = app.authorize_live(&f.key, IP).await;
+    assert_eq!(code(&live), "allow");
+    let first = session_of(&live);
+
+    // Another key of the stream while it is live: refused, recorded with the sentence, and the live
+    // session is untouched.
+    let other = f.rotate(json!({"grace_seconds": 600})).await;
+    let refused = app.authorize_live(&other, IP).await;
+    assert_eq!(code(&refused), "already_live");
+    assert!(
+        refused["description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Another publisher is live")),
+        "{refused}"
+    );
+    let attempts = f.attempts().await;
+    assert_eq!(attempts[0]["reason_code"], "already_live");
+    assert_eq!(attempts[0]["detail"], refused["description"]);
+    assert_eq!(attempts[1]["result"], "accepted");
+    assert_eq!(attempts[1]["detail"], "publish accepted");
+    assert_eq!(session_state(first).await, (None, 0));
+
+    // The publisher left 40 s ago and the 30 s window is over, but the sweep has not run: with the
+    // tenant at its quota (another stream live) the publish is refused and the old session stays
+    // as it was.
+    sqlx::query("UPDATE publish_sessions SET disconnected_at = now() - interval '40 seconds', disconnect_reason = 'publisher_left' WHERE id = $1")
+        .bind(first)
+        .execute(&app.db)
+        .await
+        .expect("disconnect");
+    let (_, key2) = app.create_stream(&f.t.token, "second").await;
+    assert_eq!(code(&app.authorize_live(&key2, IP).await), "allow");
+    sqlx::query("UPDATE tenants SET max_concurrent_live = 1")
+        .execute(&app.db)
+        .await
+        .expect("quota");
+    assert_eq!(code(&app.authorize_live(&f.key, IP).await), "tenant_quota");
+    assert_eq!(session_state(first).await, (None, 0));
+
+    // With room in the quota the same publish ends the old session (as the publisher left it) and
+    // starts a new one.
+    sqlx::query("UPDATE tenants SET max_concurrent_live = 5")
+        .execute(&app.db)
+        .await
+        .expect("quota");
+    let again = app.authorize_live(&f.key, IP).await;
+    assert_eq!(code(&again), "allow");
+    assert_eq!(again["resumed"], false);
+    assert_ne!(session_of(&again), first);
+    assert_eq!(
+        session_state(first).await,
+        (Some("publisher_left".to_string()), 0)
+    );
+    let active: Option<uuid::Uuid> =
+        sqlx::query_scalar("SELECT active_session_id FROM streams WHERE id = $1::uuid")
+            .bind(&f.stream)
+            .fetch_one(&app.db)
+            .await
+            .expect("stream");
+    assert_eq!(active, Some(session_of(&again)));
+}
