@@ -42,17 +42,18 @@ fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)
 }
 
-/// Replaces the content of `path` (created when missing), which is `old_len` bytes long (`None`:
-/// unknown), by overwriting it in place and cutting what is left of the old content.
-fn overwrite(path: &Path, old_len: Option<u64>, bytes: &[u8]) -> std::io::Result<()> {
+/// Replaces the content of `path` (created when missing) by overwriting it in place and cutting
+/// what is left of the old content.
+fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)?;
+    let old_len = f.metadata()?.len();
     f.write_all(bytes)?;
     let len = bytes.len() as u64;
-    if old_len.is_none_or(|old| old > len) {
+    if old_len > len {
         f.set_len(len)?;
     }
     Ok(())
@@ -90,24 +91,12 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<bool> {
     }
 }
 
-/// A file kept for rewriting, with its length.
-struct Reusable {
-    path: PathBuf,
-    len: u64,
-}
-
 /// One output directory's writer.
 pub struct Files {
     dir: PathBuf,
     /// Retired segment files, ready to be rewritten.
-    spares: Vec<Reusable>,
+    spares: Vec<PathBuf>,
     next_spare: u64,
-    /// Lengths of the segments on disk (a retired one becomes a spare of that length).
-    lengths: std::collections::HashMap<String, u64>,
-    /// Lengths of the playlist slot files (`None`: unknown, e.g. left by an earlier process).
-    slot_lens: [Option<u64>; PLAYLIST_SLOTS],
-    /// Length of the live playlist.
-    live_len: Option<u64>,
     next_slot: usize,
 }
 
@@ -117,9 +106,6 @@ impl Files {
             dir,
             spares: Vec::new(),
             next_spare: 0,
-            lengths: std::collections::HashMap::new(),
-            slot_lens: [None; PLAYLIST_SLOTS],
-            live_len: None,
             next_slot: 0,
         }
     }
@@ -128,23 +114,20 @@ impl Files {
     pub fn segment(&mut self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
         match self.spares.pop() {
             Some(spare) => {
-                overwrite(&spare.path, Some(spare.len), bytes)?;
-                std::fs::rename(&spare.path, self.dir.join(name))?;
+                overwrite(&spare, bytes)?;
+                std::fs::rename(&spare, self.dir.join(name))
             }
-            None => write_atomic(&self.dir, name, bytes)?,
+            None => write_atomic(&self.dir, name, bytes),
         }
-        self.lengths.insert(name.to_string(), bytes.len() as u64);
-        Ok(())
     }
 
     /// Takes a segment out of service: kept as a spare file for the next segment, or removed.
     pub fn retire(&mut self, name: &str) -> std::io::Result<()> {
         let path = self.dir.join(name);
-        let len = self.lengths.remove(name);
-        let result = if let Some(len) = len.filter(|_| self.spares.len() < MAX_SPARES) {
+        let result = if self.spares.len() < MAX_SPARES {
             let spare = self.dir.join(format!(".spare-{}", self.next_spare));
             self.next_spare += 1;
-            std::fs::rename(&path, &spare).map(|()| self.spares.push(Reusable { path: spare, len }))
+            std::fs::rename(&path, &spare).map(|()| self.spares.push(spare))
         } else {
             std::fs::remove_file(&path)
         };
@@ -156,29 +139,23 @@ impl Files {
 
     /// Replaces the live playlist `name` with `text`, atomically.
     pub fn playlist(&mut self, name: &str, text: &str) -> std::io::Result<()> {
-        let n = self.next_slot % PLAYLIST_SLOTS;
-        let slot = self.dir.join(format!(".{name}.{n}"));
+        let slot = self
+            .dir
+            .join(format!(".{name}.{}", self.next_slot % PLAYLIST_SLOTS));
         self.next_slot += 1;
-        overwrite(&slot, self.slot_lens[n], text.as_bytes())?;
+        overwrite(&slot, text.as_bytes())?;
         let live = self.dir.join(name);
-        let written = Some(text.len() as u64);
         if exchange(&slot, &live)? {
-            // The slot now holds the playlist that was live.
-            self.slot_lens[n] = self.live_len;
-        } else {
-            std::fs::rename(&slot, &live)?;
-            self.slot_lens[n] = Some(0);
+            return Ok(());
         }
-        self.live_len = written;
-        Ok(())
+        std::fs::rename(&slot, &live)
     }
 
     /// Removes the spare files (the session ended; the playlist and its segments stay).
     pub fn clean(&mut self) {
         for spare in self.spares.drain(..) {
-            let _ = std::fs::remove_file(spare.path);
+            let _ = std::fs::remove_file(spare);
         }
-        self.slot_lens = [None; PLAYLIST_SLOTS];
         for slot in 0..PLAYLIST_SLOTS {
             let _ =
                 std::fs::remove_file(self.dir.join(format!(".{}.{slot}", super::sink::PLAYLIST)));
