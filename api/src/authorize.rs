@@ -19,7 +19,7 @@ use crate::domain::publish_token::{self, Expect, Refusal};
 use crate::http::ApiContext;
 use crate::http::error::ApiError;
 use crate::store;
-use crate::store::publish::{Attempt, StreamAuth};
+use crate::store::publish::{RefusedAttempt, StreamAuth};
 
 /// Per-address failure counting.
 pub struct FailureGuard {
@@ -106,7 +106,7 @@ struct Known {
     tenant_id: Option<Uuid>,
     stream_id: Option<Uuid>,
     key_id: Option<String>,
-    /// The attempt is already recorded (with the live claim).
+    /// The attempt is already recorded (by the live claim).
     recorded: bool,
 }
 
@@ -152,58 +152,41 @@ pub async fn authorize(
     }
     let mut known = Known::default();
     let decision = decide(ctx, req, ip, &mut known).await?;
-    let mut resumed = false;
-    let (response, result, code, detail, session_id) = match decision {
-        Ok(allow) => {
-            resumed = allow.resumed;
-            // The live claim recorded the accepted attempt, with its sentence.
-            let detail = String::new();
-            let session = allow.session_id;
-            (
-                AuthorizeResponse::Allow(allow),
-                "accepted",
-                None,
-                detail,
-                Some(session),
-            )
-        }
+    let (response, result, code) = match decision {
+        // The live claim recorded the accepted attempt.
+        Ok(allow) => (AuthorizeResponse::Allow(allow), "accepted", None),
         Err(Refuse(code, detail)) => {
             if counts_as_failure(code) && ctx.auth_guard.fail(ip) {
                 tracing::warn!(client_ip = %ip, "publish authorization cool-down started after repeated failures");
             }
+            if !known.recorded {
+                store::publish::record_refusal(
+                    &ctx.db,
+                    RefusedAttempt {
+                        tenant_id: known.tenant_id,
+                        stream_id: known.stream_id,
+                        key_id: known.key_id.as_deref(),
+                        reason_code: code.as_str(),
+                        detail: &detail,
+                        client_ip: ip.to_string(),
+                        app: &shown_app(&req.app),
+                        tls: req.tls,
+                        node_id: &req.node_id,
+                    },
+                )
+                .await?;
+            }
             let deny = Deny {
                 reason_code: code,
-                description: detail.clone(),
+                description: detail,
             };
             (
                 AuthorizeResponse::Deny(deny),
                 "refused",
                 Some(code.as_str()),
-                detail,
-                None,
             )
         }
     };
-    if !known.recorded {
-        store::publish::record(
-            &ctx.db,
-            Attempt {
-                tenant_id: known.tenant_id,
-                stream_id: known.stream_id,
-                key_id: known.key_id.as_deref(),
-                session_id,
-                resumed,
-                result,
-                reason_code: code,
-                detail: &detail,
-                client_ip: ip.to_string(),
-                app: &shown_app(&req.app),
-                tls: req.tls,
-                node_id: &req.node_id,
-            },
-        )
-        .await?;
-    }
     ctx.metrics.publish_attempt(result, code.unwrap_or(""));
     ctx.metrics
         .authorize_duration

@@ -129,16 +129,13 @@ pub async fn claim(db: &PgPool, c: ClaimRequest<'_>) -> sqlx::Result<ClaimOutcom
     .await
 }
 
-/// One publish attempt to record.
-pub struct Attempt<'a> {
+/// A refused publish attempt to record, decided before the live claim (the claim records the
+/// attempts it decides, accepted or refused).
+pub struct RefusedAttempt<'a> {
     pub tenant_id: Option<Uuid>,
     pub stream_id: Option<Uuid>,
     pub key_id: Option<&'a str>,
-    pub session_id: Option<Uuid>,
-    /// The accepted publish continued an open session (a reconnect or a takeover).
-    pub resumed: bool,
-    pub result: &'a str,
-    pub reason_code: Option<&'a str>,
+    pub reason_code: &'a str,
     pub detail: &'a str,
     pub client_ip: String,
     pub app: &'a str,
@@ -146,26 +143,23 @@ pub struct Attempt<'a> {
     pub node_id: &'a str,
 }
 
-/// Records a refused attempt decided before the live claim (accepted ones are recorded by `claim`).
-pub async fn record(db: &PgPool, a: Attempt<'_>) -> sqlx::Result<()> {
+/// Records a refused attempt.
+pub async fn record_refusal(db: &PgPool, a: RefusedAttempt<'_>) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO publish_attempts (id, tenant_id, stream_id, key_id, session_id, result, reason_code,
-                                       detail, client_ip, app, tls, node_id, resumed)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "INSERT INTO publish_attempts (id, tenant_id, stream_id, key_id, result, reason_code, detail,
+                                       client_ip, app, tls, node_id)
+         VALUES ($1, $2, $3, $4, 'refused', $5, $6, $7, $8, $9, $10)",
     )
     .bind(Uuid::now_v7())
     .bind(a.tenant_id)
     .bind(a.stream_id)
     .bind(a.key_id)
-    .bind(a.session_id)
-    .bind(a.result)
     .bind(a.reason_code)
     .bind(a.detail)
     .bind(a.client_ip)
     .bind(a.app)
     .bind(a.tls)
     .bind(a.node_id)
-    .bind(a.resumed)
     .execute(db)
     .await?;
     Ok(())
