@@ -220,29 +220,15 @@ async fn dashboard_walkthrough_in_headless_chromium() {
         .expect("node_modules");
     assert_eq!(hidden.status(), 404, "node_modules is not served");
 
-    let driver = Command::new("node")
-        .arg(fixtures.join("dashboard.mjs"))
-        .args(["--base", &inlet.api])
-        .args(["--email", &inlet.email])
-        .args(["--password", &inlet.password])
-        .arg("--screenshots")
-        .arg(&screenshots)
-        .env("CHROMIUM", browser::chromium_path())
-        .current_dir(&fixtures)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(150), driver)
-        .await
-        .expect("dashboard.mjs finishes within 150 s")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = stdout.lines().rev().find(|l| l.starts_with('{'));
-    let result: Value = match line.map(serde_json::from_str) {
-        Some(Ok(v)) => v,
-        _ => panic!("dashboard.mjs printed no JSON result\nstdout: {stdout}\nstderr: {stderr}"),
-    };
+    let run = browser::run_script(&fixtures, "dashboard.mjs", Duration::from_secs(150), |c| {
+        c.args(["--base", &inlet.api])
+            .args(["--email", &inlet.email])
+            .args(["--password", &inlet.password])
+            .arg("--screenshots")
+            .arg(&screenshots);
+    })
+    .await;
+    let (result, stderr) = (run.result, run.stderr);
     println!(
         "{}",
         serde_json::to_string_pretty(&result).unwrap_or_default()
@@ -284,7 +270,7 @@ async fn dashboard_walkthrough_in_headless_chromium() {
         result["a11y"]
     );
     assert!(
-        result["ok"] == true && out.status.success(),
+        result["ok"] == true && run.status.success(),
         "dashboard.mjs failed: {result}"
     );
     for name in [

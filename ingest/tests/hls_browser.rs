@@ -13,7 +13,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::Stack;
@@ -103,29 +102,15 @@ async fn published_stream_plays_in_headless_chromium_with_hls_js() {
     let hls_url = hls_url.expect("playback.hls_url appears within 15 s");
     let hls_ready = begun.elapsed();
 
-    let player = tokio::process::Command::new("node")
-        .arg(dir.join("play.mjs"))
-        .arg(&page)
-        .arg(&hls_url)
-        .args(["--min-advance", &MIN_ADVANCE_SECS.to_string()])
-        .args(["--timeout", "30"])
-        .env("CHROMIUM", browser::chromium_path())
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
     // play.mjs gives up by itself after 30 s of playback plus browser start and shutdown.
-    let out = tokio::time::timeout(Duration::from_secs(75), player)
-        .await
-        .expect("play.mjs finishes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = stdout.lines().rev().find(|l| l.starts_with('{'));
-    let result: Value = match line.map(serde_json::from_str) {
-        Some(Ok(v)) => v,
-        _ => panic!("play.mjs printed no JSON result\nstdout: {stdout}\nstderr: {stderr}"),
-    };
+    let run = browser::run_script(&dir, "play.mjs", Duration::from_secs(75), |c| {
+        c.arg(&page)
+            .arg(&hls_url)
+            .args(["--min-advance", &MIN_ADVANCE_SECS.to_string()])
+            .args(["--timeout", "30"]);
+    })
+    .await;
+    let (result, stderr) = (run.result, run.stderr);
     println!("hls.js result: {result}");
     println!(
         "hls_url after {hls_ready:?}, player done after {:?}",
@@ -150,7 +135,7 @@ async fn published_stream_plays_in_headless_chromium_with_hls_js() {
         "video.currentTime advanced {advanced} s: {result}"
     );
     assert!(
-        result["ok"] == true && out.status.success(),
+        result["ok"] == true && run.status.success(),
         "play.mjs failed: {result}\nstderr: {stderr}"
     );
 

@@ -1,5 +1,6 @@
 //! What the browser tests share: the Chromium to drive, the tools they require (failing with what
-//! to install, never skipping), and `npm ci` of their fixtures.
+//! to install, never skipping), `npm ci` of their fixtures, and running a fixture's Node script
+//! for the JSON result it prints.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -64,16 +65,10 @@ pub async fn ensure_node_modules(dir: &Path, markers: &[&str]) {
     if markers.iter().all(|m| dir.join(m).is_file()) {
         return;
     }
-    let out = tokio::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel", "error"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(300), out)
-        .await
-        .expect("npm ci finishes in 5 minutes")
-        .expect("npm runs");
+    let mut npm = tokio::process::Command::new("npm");
+    npm.args(["ci", "--no-audit", "--no-fund", "--loglevel", "error"])
+        .current_dir(dir);
+    let out = output_within(&mut npm, Duration::from_secs(300), "npm ci").await;
     assert!(
         out.status.success(),
         "`npm ci` in {} failed (it needs the npm registry):\n{}{}",
@@ -83,5 +78,54 @@ pub async fn ensure_node_modules(dir: &Path, markers: &[&str]) {
     );
     for m in markers {
         assert!(dir.join(m).is_file(), "npm ci installed {m}");
+    }
+}
+
+/// Runs `cmd` with stdin closed (killed if the wait is given up) and waits up to `limit` for it to
+/// exit; `what` names it in the panic.
+pub async fn output_within(
+    cmd: &mut tokio::process::Command,
+    limit: Duration,
+    what: &str,
+) -> std::process::Output {
+    let out = cmd.stdin(Stdio::null()).kill_on_drop(true).output();
+    tokio::time::timeout(limit, out)
+        .await
+        .unwrap_or_else(|_| panic!("{what} finishes within {limit:?}"))
+        .unwrap_or_else(|e| panic!("{what} runs: {e}"))
+}
+
+/// What a fixture's Node script left: the last JSON object it printed, how it exited, its stderr.
+pub struct ScriptRun {
+    pub result: serde_json::Value,
+    pub status: std::process::ExitStatus,
+    pub stderr: String,
+}
+
+/// Runs the Node script `script` of the fixtures in `dir` (with `CHROMIUM` set to ours and the
+/// arguments `args` adds) and waits up to `limit`; panics when it printed no JSON object.
+pub async fn run_script(
+    dir: &Path,
+    script: &str,
+    limit: Duration,
+    args: impl FnOnce(&mut tokio::process::Command),
+) -> ScriptRun {
+    let mut node = tokio::process::Command::new("node");
+    node.arg(dir.join(script))
+        .env("CHROMIUM", chromium_path())
+        .current_dir(dir);
+    args(&mut node);
+    let out = output_within(&mut node, limit, script).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stdout.lines().rev().find(|l| l.starts_with('{'));
+    let result = match line.map(serde_json::from_str) {
+        Some(Ok(v)) => v,
+        _ => panic!("{script} printed no JSON result\nstdout: {stdout}\nstderr: {stderr}"),
+    };
+    ScriptRun {
+        result,
+        status: out.status,
+        stderr: stderr.into_owned(),
     }
 }
