@@ -13,11 +13,10 @@ use chrono::{DateTime, Utc};
 use inlet_contract::publish::{Allow, AuthorizeRequest, AuthorizeResponse, Deny, ReasonCode};
 use uuid::Uuid;
 
+use crate::context::ApiContext;
 use crate::domain::allowlist;
 use crate::domain::credentials::{self, Kind};
 use crate::domain::publish_token::{self, Expect, Refusal};
-use crate::http::ApiContext;
-use crate::http::error::ApiError;
 use crate::store;
 use crate::store::publish::{RefusedAttempt, StreamAuth};
 
@@ -138,7 +137,7 @@ fn fmt_time(t: DateTime<Utc>) -> String {
 pub async fn authorize(
     ctx: &ApiContext,
     req: &AuthorizeRequest,
-) -> Result<AuthorizeResponse, ApiError> {
+) -> anyhow::Result<AuthorizeResponse> {
     let started = Instant::now();
     let ip = req.client_ip.to_canonical();
     if let Some(left) = ctx.auth_guard.blocked(ip) {
@@ -203,7 +202,7 @@ async fn decide(
     req: &AuthorizeRequest,
     ip: IpAddr,
     known: &mut Known,
-) -> Result<Result<Allow, Refuse>, ApiError> {
+) -> anyhow::Result<Result<Allow, Refuse>> {
     let (name, name_query) = match req.publish_name.split_once('?') {
         Some((n, q)) => (n, Some(q)),
         None => (req.publish_name.as_str(), None),
@@ -374,7 +373,7 @@ async fn decide(
     known.recorded = true;
     if let Some(reason) = claim.ended_reason.as_deref() {
         ctx.metrics
-            .session_ended(crate::http::metrics::end_reason_label(reason));
+            .session_ended(crate::metrics::end_reason_label(reason));
     }
     let refusal = match claim.outcome.as_str() {
         "accepted" => None,
@@ -382,18 +381,18 @@ async fn decide(
         "tenant_quota" => Some(ReasonCode::TenantQuota),
         "token_replayed" => Some(ReasonCode::TokenReplayed),
         other => {
-            return Err(ApiError::Internal(anyhow::anyhow!(
+            return Err(anyhow::anyhow!(
                 "inlet_publish_claim answered an unknown outcome {other:?}"
-            )));
+            ));
         }
     };
     if let Some(code) = refusal {
         return Ok(Err(refuse(code, claim.detail)));
     }
     let (Some(session_id), Some(started_at)) = (claim.session_id, claim.started_at) else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
+        return Err(anyhow::anyhow!(
             "inlet_publish_claim accepted without a session"
-        )));
+        ));
     };
     if claim.resumed {
         ctx.metrics.reconnects.inc();

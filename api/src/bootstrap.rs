@@ -5,8 +5,8 @@
 use sqlx::PgPool;
 
 use crate::config::ApiConfig;
+use crate::domain::credentials::operator_hash_hex;
 use crate::domain::credentials::{self, Kind};
-use crate::http::auth::operator_hash_hex;
 use crate::store;
 
 /// What a first start created; the caller prints it once.

@@ -115,6 +115,34 @@ pub struct ApiConfig {
     /// Node secret shared with ingest nodes (from INLET_NODE_SECRET; see the common settings).
     #[arg(skip)]
     pub node_secret: Option<String>,
+    /// Allow webhook URLs with `http://` and deliveries to loopback, private, link-local and other
+    /// non-public addresses. For local development and tests only (docs/webhooks.md).
+    #[arg(long, env = "INLET_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: bool,
+    /// Webhook deliveries in flight at once in this process; 0 turns this replica's delivery
+    /// worker off (another replica delivers).
+    #[arg(long, env = "INLET_WEBHOOK_CONCURRENCY", default_value_t = 64)]
+    pub webhook_concurrency: usize,
+    /// Timeout of one webhook delivery (connect to last byte), seconds.
+    #[arg(long, env = "INLET_WEBHOOK_TIMEOUT_SECS", default_value_t = 15)]
+    pub webhook_timeout_secs: u64,
+    /// Delays of the retries after a failed first try (each ±20 % jitter), comma-separated, with
+    /// units `s`, `m`, `h`; after the last one the delivery is exhausted.
+    #[arg(
+        long,
+        env = "INLET_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "5s,5m,30m,2h,5h,10h,14h,20h,24h"
+    )]
+    pub webhook_retry_schedule: String,
+    /// An endpoint whose every attempt failed for this long is disabled, seconds (default 5 days).
+    #[arg(long, env = "INLET_WEBHOOK_DISABLE_AFTER_SECS", default_value_t = 5 * 86_400)]
+    pub webhook_disable_after_secs: u64,
+    /// How often the delivery worker looks for due deliveries when no notification woke it, ms.
+    #[arg(long, env = "INLET_WEBHOOK_POLL_MS", default_value_t = 1000)]
+    pub webhook_poll_ms: u64,
+    /// How long events are kept for replay, days.
+    #[arg(long, env = "INLET_EVENT_RETENTION_DAYS", default_value_t = 30)]
+    pub event_retention_days: i64,
     /// Maximum connections in the database pool.
     #[arg(long, env = "INLET_DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,

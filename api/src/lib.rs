@@ -1,13 +1,19 @@
 //! Inlet's control plane (`inlet-api`): REST API, dashboard, webhooks and metrics over PostgreSQL.
-//! `serve` runs it on a listener until a shutdown signal; `connect` opens and migrates the database;
-//! `bootstrap` performs the first-start set-up of a fresh instance.
+//! `serve` runs it on a listener until a shutdown signal, with its background workers (`worker`)
+//! beside it; `connect` opens and migrates the database; `bootstrap` performs the first-start
+//! set-up of a fresh instance. Layers: `http` (handlers) and `worker` use `store` (SQL) and
+//! `domain` (rules); neither of those imports `http`.
 
 pub mod authorize;
 pub mod bootstrap;
 pub mod config;
+pub mod context;
 pub mod domain;
 pub mod http;
+pub mod metrics;
+pub mod ratelimit;
 pub mod store;
+pub mod worker;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -57,15 +63,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (app, ctx) = http::app_with_context(db, config);
-    let sweeper = tokio::spawn(http::internal::sweep_sessions(ctx));
+    let workers = worker::start(&ctx);
     tracing::info!(addr = %listener.local_addr()?, "inlet-api listening");
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await?;
-    sweeper.abort();
+    .await;
+    // In-flight webhook sends finish (bounded by their timeout) before the process ends.
+    workers
+        .drain(std::time::Duration::from_secs(
+            ctx.config.webhook_timeout_secs + 5,
+        ))
+        .await;
+    served?;
     Ok(())
 }
 

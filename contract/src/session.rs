@@ -147,3 +147,81 @@ pub struct Disconnect {
 pub struct HeartbeatAnswer {
     pub disconnect: Vec<Disconnect>,
 }
+
+/// Why a session (or one connection of it) ended: the values of `Ended.reason` and
+/// `Disconnected.reason` that both services know. The wire carries the text (`as_str`), so that an
+/// older API accepts a newer ingest's reason; a cut by the control plane arrives as
+/// `kicked:<cut reason>`, and `EndReason::parse` reads it as the cut's reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    PublisherLeft,
+    NetworkError,
+    IdleTimeout,
+    WriteTimeout,
+    LimitsViolation,
+    MaxDuration,
+    Shutdown,
+    Takeover,
+    NodeLost,
+    NodeRestarted,
+    ReconnectWindowElapsed,
+    KeyRevoked,
+    KeyRotated,
+    StreamDisabled,
+    StreamDeleted,
+    TenantSuspended,
+}
+
+impl EndReason {
+    pub const ALL: [EndReason; 16] = [
+        EndReason::PublisherLeft,
+        EndReason::NetworkError,
+        EndReason::IdleTimeout,
+        EndReason::WriteTimeout,
+        EndReason::LimitsViolation,
+        EndReason::MaxDuration,
+        EndReason::Shutdown,
+        EndReason::Takeover,
+        EndReason::NodeLost,
+        EndReason::NodeRestarted,
+        EndReason::ReconnectWindowElapsed,
+        EndReason::KeyRevoked,
+        EndReason::KeyRotated,
+        EndReason::StreamDisabled,
+        EndReason::StreamDeleted,
+        EndReason::TenantSuspended,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::PublisherLeft => "publisher_left",
+            EndReason::NetworkError => "network_error",
+            EndReason::IdleTimeout => "idle_timeout",
+            EndReason::WriteTimeout => "write_timeout",
+            EndReason::LimitsViolation => "limits_violation",
+            EndReason::MaxDuration => "max_duration",
+            EndReason::Shutdown => "shutdown",
+            EndReason::Takeover => "takeover",
+            EndReason::NodeLost => "node_lost",
+            EndReason::NodeRestarted => "node_restarted",
+            EndReason::ReconnectWindowElapsed => "reconnect_window_elapsed",
+            EndReason::KeyRevoked => "key_revoked",
+            EndReason::KeyRotated => "key_rotated",
+            EndReason::StreamDisabled => "stream_disabled",
+            EndReason::StreamDeleted => "stream_deleted",
+            EndReason::TenantSuspended => "tenant_suspended",
+        }
+    }
+
+    /// The known reason a wire text names (`kicked:<reason>` names `<reason>`); `None` otherwise.
+    pub fn parse(text: &str) -> Option<EndReason> {
+        let text = text.strip_prefix("kicked:").unwrap_or(text);
+        EndReason::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -136,6 +136,14 @@ pub fn csrf_token(session_secret: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The stored form of a generated operator token (hex of its hash).
+pub fn operator_hash_hex(token: &str) -> String {
+    hash_secret(Kind::Operator, token)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

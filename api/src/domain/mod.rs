@@ -8,3 +8,4 @@ pub mod limits;
 pub mod password;
 pub mod publish_token;
 pub mod validate;
+pub mod webhook;

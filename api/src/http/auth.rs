@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use super::ApiContext;
 use super::error::ApiError;
 use super::extract::{Actor, ClientIp, Principal};
-use super::ratelimit::Decision;
 use crate::domain::credentials::{self, Kind};
+use crate::ratelimit::Decision;
 use crate::store;
 
 /// Name of the dashboard session cookie.
@@ -193,7 +193,9 @@ pub async fn require_operator(
         Some(presented) => match &ctx.config.admin_token {
             Some(configured) => credentials::ct_eq_str(presented, configured),
             None => match store::instance::operator_token_hash(&ctx.db).await {
-                Ok(Some(stored)) => credentials::ct_eq_str(&operator_hash_hex(presented), &stored),
+                Ok(Some(stored)) => {
+                    credentials::ct_eq_str(&credentials::operator_hash_hex(presented), &stored)
+                }
                 Ok(None) => false,
                 Err(e) => return ApiError::Sqlx(e).into_response(),
             },
@@ -220,12 +222,4 @@ pub async fn require_operator(
     };
     stamp(&mut resp, d);
     resp
-}
-
-/// The stored form of a generated operator token.
-pub fn operator_hash_hex(token: &str) -> String {
-    credentials::hash_secret(Kind::Operator, token)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

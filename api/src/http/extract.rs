@@ -6,9 +6,6 @@ use std::net::{IpAddr, SocketAddr};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,6 +13,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use crate::domain::validate::FieldError;
+pub use crate::store::cursor::Cursor;
 
 /// A JSON request body. Wrong content type → 415; syntax error → 400; unknown field, missing field or
 /// wrong type → 422 naming the field (dotted path).
@@ -233,13 +231,6 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
-/// A decoded cursor: the (created_at, id) of the last row of the previous page.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Cursor {
-    pub at: DateTime<Utc>,
-    pub id: String,
-}
-
 impl PageQuery {
     pub const DEFAULT_LIMIT: u32 = 20;
     pub const MAX_LIMIT: u32 = 100;
@@ -256,22 +247,9 @@ impl PageQuery {
         let Some(raw) = &self.cursor else {
             return Ok(None);
         };
-        URL_SAFE_NO_PAD
-            .decode(raw)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Cursor>(&b).ok())
+        Cursor::decode(raw)
             .map(Some)
             .ok_or_else(|| ApiError::field("cursor", "is not a cursor returned by this API"))
-    }
-}
-
-impl Cursor {
-    pub fn encode(at: DateTime<Utc>, id: impl ToString) -> String {
-        let c = Cursor {
-            at,
-            id: id.to_string(),
-        };
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
     }
 }
 

@@ -127,7 +127,7 @@ async fn session_events(
             }
             SessionEventKind::Ended { reason } => {
                 if live::ended(&mut tx, r, reason, e.at).await? {
-                    seen.ended.push(super::metrics::end_reason_label(reason));
+                    seen.ended.push(crate::metrics::end_reason_label(reason));
                 }
             }
         }
@@ -203,86 +203,4 @@ async fn heartbeat(
         })
         .collect();
     Ok(axum::Json(HeartbeatAnswer { disconnect }))
-}
-
-/// Ends what no report will end, every few seconds until the process ends: the sessions of nodes
-/// that stopped heartbeating (`node_lost`), and sessions whose publisher has been gone for longer
-/// than their reconnect window plus `ABANDONED_GRACE_SECS` (the ingest's `ended` never came; they end
-/// with the reason of their disconnect). About once a minute it also deletes health reports older
-/// than `HEALTH_RETENTION_DAYS`.
-pub async fn sweep_sessions(ctx: ApiContext) {
-    let every = std::time::Duration::from_secs(ctx.config.node_lost_secs.clamp(1, 5));
-    let mut last_expiry: Option<std::time::Instant> = None;
-    loop {
-        tokio::time::sleep(every).await;
-        if let Err(e) = sweep_once(&ctx).await {
-            tracing::warn!(error = %e, "session sweep failed; will retry");
-        }
-        if last_expiry.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60)) {
-            last_expiry = Some(std::time::Instant::now());
-            let expired = async {
-                let mut conn = ctx.db.acquire().await?;
-                let mut total = 0;
-                // Batches keep each statement short; a backlog is worked off over a few minutes.
-                for _ in 0..20 {
-                    let n = crate::store::sessions_live::expire_health(
-                        &mut conn,
-                        HEALTH_RETENTION_DAYS,
-                    )
-                    .await?;
-                    total += n;
-                    if n < crate::store::sessions_live::EXPIRE_BATCH {
-                        break;
-                    }
-                }
-                Ok::<_, sqlx::Error>(total)
-            };
-            match expired.await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(rows = n, "expired old session health reports"),
-                Err(e) => tracing::warn!(error = %e, "health retention sweep failed; will retry"),
-            }
-        }
-    }
-}
-
-/// How long health reports are kept.
-pub const HEALTH_RETENTION_DAYS: i64 = 7;
-/// How long past its reconnect window the API waits for a disconnected session's `ended`.
-pub const ABANDONED_GRACE_SECS: i64 = 15;
-
-async fn sweep_once(ctx: &ApiContext) -> Result<(), sqlx::Error> {
-    use crate::store::{nodes, sessions_live as live};
-    let now = chrono::Utc::now;
-    let lost = nodes::lost(&ctx.db, ctx.config.node_lost_secs as i64).await?;
-    for (session, tenant, stream) in lost {
-        let mut conn = ctx.db.acquire().await?;
-        let r = live::SessionRef {
-            session,
-            tenant,
-            stream,
-            node: None,
-        };
-        if live::ended(&mut conn, r, "node_lost", now()).await? {
-            ctx.metrics.session_ended("node_lost");
-            tracing::warn!(session = %session, stream = %stream, "session ended: its ingest node stopped heartbeating");
-        }
-    }
-    let mut conn = ctx.db.acquire().await?;
-    for (session, tenant, stream, reason) in
-        live::abandoned(&mut conn, ABANDONED_GRACE_SECS).await?
-    {
-        let r = live::SessionRef {
-            session,
-            tenant,
-            stream,
-            node: None,
-        };
-        if live::ended(&mut conn, r, &reason, now()).await? {
-            ctx.metrics
-                .session_ended(super::metrics::end_reason_label(&reason));
-            tracing::warn!(session = %session, stream = %stream, reason = %reason, "session ended: its publisher did not come back within the reconnect window");
-        }
-    }
-    Ok(())
 }

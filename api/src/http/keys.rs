@@ -18,6 +18,7 @@ use crate::domain::credentials::{self, Kind};
 use crate::domain::validate::Errors;
 use crate::store;
 use crate::store::keys::KeyRow;
+use inlet_contract::events::EventType;
 
 /// Longest grace window of a rotation, seconds (7 days).
 pub const MAX_GRACE_SECONDS: i64 = 604_800;
@@ -138,6 +139,21 @@ pub async fn rotate(
     let row = store::keys::get(&mut tx, principal.tenant_id, stream_id, &key.id)
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("rotated key vanished")))?;
+    store::events::stream_event(
+        &mut tx,
+        principal.tenant_id,
+        stream_id,
+        None,
+        EventType::StreamKeyRotated,
+        json!({
+            "key": {"id": key.id, "prefix": credentials::prefix(Kind::StreamKey, &key.id), "created_at": row.created_at},
+            "older_key_ids": older,
+            "older_keys_expire_at": until,
+            "grace_seconds": grace,
+            "disconnect_active": disconnect,
+        }),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(tenant = %principal.tenant_id, stream = %stream_id, key_id = %key.id, grace, "stream key rotated");
     Ok((
@@ -200,6 +216,15 @@ pub async fn revoke(
         "stream_key.revoked",
         ("stream_key", &key_id),
         json!({"stream_id": stream_id}),
+    )
+    .await?;
+    store::events::stream_event(
+        &mut tx,
+        principal.tenant_id,
+        stream_id,
+        None,
+        EventType::StreamKeyRevoked,
+        json!({"key_id": key_id}),
     )
     .await?;
     tx.commit().await?;

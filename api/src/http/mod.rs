@@ -9,6 +9,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
@@ -17,14 +18,13 @@ pub mod keys;
 pub mod login;
 pub mod metrics;
 pub mod publish_tokens;
-pub mod ratelimit;
 pub mod sessions;
 pub mod stats;
 pub mod streams;
 pub mod views;
 pub mod web;
+pub mod webhooks;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -46,29 +46,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::ApiConfig;
+pub use crate::context::ApiContext;
 use error::ApiError;
-
-/// State shared by every handler.
-#[derive(Clone)]
-pub struct ApiContext {
-    pub db: PgPool,
-    pub config: Arc<ApiConfig>,
-    pub metrics: Arc<metrics::Metrics>,
-    pub limiter: Arc<ratelimit::RateLimiter>,
-    /// The rendered OpenAPI document.
-    pub openapi: Arc<String>,
-    /// Brute-force protection of publish authorization.
-    pub auth_guard: Arc<crate::authorize::FailureGuard>,
-    /// Key sealing the API's publish-token signing keys (derived from INLET_SECRET_KEY).
-    pub seal_key: [u8; 32],
-}
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Inlet API", description = "Managed live-video ingest: streams, keys, publish authorization."),
+    info(title = "Inlet API", description = "Managed live-video ingest: streams, keys, publish authorization, events and webhooks."),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("session" = [])),
-    tags((name = "streams"), (name = "stats"), (name = "keys"), (name = "api-tokens"), (name = "audit"), (name = "auth"), (name = "admin"), (name = "meta"))
+    tags((name = "streams"), (name = "stats"), (name = "keys"), (name = "api-tokens"), (name = "audit"), (name = "webhooks"), (name = "events"), (name = "auth"), (name = "admin"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -112,6 +98,8 @@ fn tenant_routes() -> OpenApiRouter<ApiContext> {
         .merge(publish_tokens::router())
         .merge(allowlist::router())
         .merge(audit::router())
+        .merge(webhooks::router())
+        .merge(events::router())
 }
 
 fn public_routes() -> OpenApiRouter<ApiContext> {
@@ -130,20 +118,8 @@ pub fn app(db: PgPool, config: ApiConfig) -> Router {
 
 /// The application and its shared context (for background tasks).
 pub fn app_with_context(db: PgPool, config: ApiConfig) -> (Router, ApiContext) {
-    let config = Arc::new(config);
-    let ctx = ApiContext {
-        db,
-        config: config.clone(),
-        metrics: Arc::new(metrics::Metrics::default()),
-        limiter: Arc::new(ratelimit::RateLimiter::default()),
-        openapi: Arc::new(openapi_json()),
-        auth_guard: Arc::new(crate::authorize::FailureGuard::new(
-            config.auth_max_failures,
-            Duration::from_secs(config.auth_failure_window_secs),
-            Duration::from_secs(config.auth_cooldown_secs),
-        )),
-        seal_key: seal_key(&config),
-    };
+    let ctx = ApiContext::new(db, config);
+    let config = ctx.config.clone();
 
     // Each route group gets its own guard; layers apply only to the routes of their group.
     let (tenant, _) = OpenApiRouter::new()
@@ -216,21 +192,6 @@ pub fn app_with_context(db: PgPool, config: ApiConfig) -> (Router, ApiContext) {
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
     (router, ctx)
-}
-
-fn seal_key(config: &ApiConfig) -> [u8; 32] {
-    match &config.secret_key {
-        Some(k) => crate::domain::crypto::derive_key("inlet-seal-v1", &[k]),
-        None => {
-            tracing::warn!(
-                "INLET_SECRET_KEY is unset: publish-token signing keys sealed by this process cannot be read after a restart"
-            );
-            crate::domain::crypto::derive_key(
-                "inlet-seal-v1",
-                &[&crate::domain::credentials::random_text(43)],
-            )
-        }
-    }
 }
 
 async fn no_route() -> ApiError {

@@ -19,7 +19,9 @@ use crate::domain::credentials::{self, Kind};
 use crate::domain::limits::{ApplyPatch, Limits, LimitsPatch};
 use crate::domain::validate::{self, Errors};
 use crate::store;
+use crate::store::events;
 use crate::store::streams::{StatusFilter, StreamFields, StreamRow};
+use inlet_contract::events::EventType;
 
 /// How a publisher proves it may publish.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -379,6 +381,15 @@ pub async fn create(
         serde_json::json!({"name": row.name, "key_id": key.id}),
     )
     .await?;
+    events::stream_event(
+        &mut tx,
+        principal.tenant_id,
+        id,
+        None,
+        EventType::StreamCreated,
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(tenant = %principal.tenant_id, stream = %id, key_id = %key.id, by = %principal.describe(), "stream created");
     Ok((
@@ -458,13 +469,46 @@ async fn update_with(
         takeover: row.takeover,
         recording: row.recording,
     };
-    let was_enabled = fields.enabled;
+    let before = fields.clone();
     settings.apply(&mut fields)?;
-    if was_enabled && !fields.enabled {
+    if before.enabled && !fields.enabled {
         store::keys::request_disconnect(&mut tx, principal.tenant_id, id, None, "stream_disabled")
             .await?;
     }
     store::streams::update(&mut tx, principal.tenant_id, id, &fields).await?;
+    let changed = before.changed(&fields);
+    let settings_changed: Vec<&str> = changed
+        .iter()
+        .copied()
+        .filter(|f| *f != "enabled")
+        .collect();
+    if !settings_changed.is_empty() {
+        events::stream_event(
+            &mut tx,
+            principal.tenant_id,
+            id,
+            None,
+            EventType::StreamUpdated,
+            serde_json::json!({"changed": settings_changed}),
+        )
+        .await?;
+    }
+    if before.enabled != fields.enabled {
+        let kind = if fields.enabled {
+            EventType::StreamEnabled
+        } else {
+            EventType::StreamDisabled
+        };
+        events::stream_event(
+            &mut tx,
+            principal.tenant_id,
+            id,
+            None,
+            kind,
+            serde_json::json!({}),
+        )
+        .await?;
+    }
     tx.commit().await?;
     tracing::info!(tenant = %principal.tenant_id, stream = %id, by = %principal.describe(), "stream updated");
     load(ctx, principal.tenant_id, id).await
@@ -494,6 +538,19 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let id = path_uuid(&id)?;
     let mut tx = ctx.db.begin().await?;
+    store::streams::get(&mut tx, principal.tenant_id, id, true)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    // Written before the row goes, so the event carries the stream as it was.
+    events::stream_event(
+        &mut tx,
+        principal.tenant_id,
+        id,
+        None,
+        EventType::StreamDeleted,
+        serde_json::json!({}),
+    )
+    .await?;
     if store::streams::delete(&mut tx, principal.tenant_id, id).await? {
         store::keys::request_disconnect(&mut tx, principal.tenant_id, id, None, "stream_deleted")
             .await?;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::http::extract::Cursor;
+use crate::store::cursor::Cursor;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenRow {

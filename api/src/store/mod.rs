@@ -3,6 +3,8 @@
 
 pub mod api_tokens;
 pub mod audit;
+pub mod cursor;
+pub mod events;
 pub mod idempotency;
 pub mod instance;
 pub mod keys;
@@ -15,3 +17,4 @@ pub mod signing_keys;
 pub mod stats;
 pub mod streams;
 pub mod tenants;
+pub mod webhooks;

@@ -7,7 +7,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::limits::Limits;
-use crate::http::extract::Cursor;
+use crate::store::cursor::Cursor;
 
 /// What authorization needs to know about a presented key.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -143,12 +143,16 @@ pub struct RefusedAttempt<'a> {
     pub node_id: &'a str,
 }
 
-/// Records a refused attempt.
+/// Records a refused attempt and, when it names a stream, its `stream.rejected` event (coalesced per
+/// stream, reason and minute by `inlet_stream_rejected`), in one statement.
 pub async fn record_refusal(db: &PgPool, a: RefusedAttempt<'_>) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO publish_attempts (id, tenant_id, stream_id, key_id, result, reason_code, detail,
-                                       client_ip, app, tls, node_id)
-         VALUES ($1, $2, $3, $4, 'refused', $5, $6, $7, $8, $9, $10)",
+        "WITH attempt AS (
+             INSERT INTO publish_attempts (id, tenant_id, stream_id, key_id, result, reason_code, detail,
+                                           client_ip, app, tls, node_id)
+             VALUES ($1, $2, $3, $4, 'refused', $5, $6, $7, $8, $9, $10))
+         SELECT inlet_stream_rejected($2, $3, $5, $6, $7)
+          WHERE $2::uuid IS NOT NULL AND $3::uuid IS NOT NULL",
     )
     .bind(Uuid::now_v7())
     .bind(a.tenant_id)

@@ -1,12 +1,23 @@
-//! Publish sessions reported by ingest nodes, and the stream's live state that follows from them.
-//! Every write is idempotent: the ingest retries until delivered. An event applies only when it comes
-//! from the node the session is on now (`node`), so that after a session moved to another node (a
-//! reconnect or a takeover), the old node's late reports change nothing.
+//! The session lifecycle after authorization: publish sessions reported by ingest nodes, the
+//! stream's live state that follows from them, and the events each change writes in the same
+//! transaction (docs/webhooks.md). The start of a session (and the ends a publish decides: a window
+//! that ran out, a takeover) belong to the live claim (`inlet_publish_claim`); every end, from here
+//! or from the claim, goes through the database's `inlet_session_end`, which writes `stream.idle`.
+//! Every write is idempotent: the ingest retries until delivered, and an event is written only by
+//! the call that made the change. A report applies only when it comes from the node the session is
+//! on now (`node`), so that after a session moved to another node (a reconnect or a takeover), the
+//! old node's late reports change nothing.
 
 use chrono::{DateTime, Utc};
+use inlet_contract::events::EventType;
+use inlet_contract::limits::Limits;
 use inlet_contract::session::{Health, Violation, ViolationAction};
+use serde_json::json;
 use sqlx::PgConnection;
+use sqlx::types::Json;
 use uuid::Uuid;
+
+use super::events::stream_event;
 
 /// Ids naming one session of one stream of one tenant, as an event carries them.
 #[derive(Debug, Clone, Copy)]
@@ -128,22 +139,140 @@ pub async fn hls_ready(
     .await?
     .rows_affected();
     if n == 1 {
-        sqlx::query(
+        let on_stream = sqlx::query(
             "UPDATE streams SET hls_url = $3 WHERE id = $1 AND tenant_id = $2 AND active_session_id = $4",
         )
         .bind(r.stream)
         .bind(r.tenant)
         .bind(url)
         .bind(r.session)
-        .execute(conn)
-        .await?;
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if first.is_some() && on_stream == 1 {
+            stream_event(
+                conn,
+                r.tenant,
+                r.stream,
+                Some(r.session),
+                EventType::StreamActive,
+                json!({"hls_url": url, "session_id": r.session}),
+            )
+            .await?;
+        }
     }
     Ok(first)
 }
 
 /// Stores one health report and folds it into the session's figures; `Some(reports so far)` when it
-/// was new (a retried report is stored once and counted once).
+/// was new (a retried report is stored once and counted once). A new report that moves a figure
+/// out of (or back into) the stream's limits writes `stream.unhealthy` (`stream.healthy`).
 pub async fn health(
+    conn: &mut PgConnection,
+    r: SessionRef<'_>,
+    h: &Health,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Option<i32>> {
+    let n = store_health(conn, r, h, at).await?;
+    if n.is_some() {
+        health_transitions(conn, r, h).await?;
+    }
+    Ok(n)
+}
+
+/// The figures of a report outside the limits: (figure, measured, configured).
+pub fn out_of_range(h: &Health, l: &Limits) -> Vec<(&'static str, String, String)> {
+    let mut out = Vec::new();
+    let mut check = |name: &'static str, measured: Option<u64>, max: u32| {
+        if let Some(m) = measured.filter(|m| *m > u64::from(max)) {
+            out.push((name, m.to_string(), max.to_string()));
+        }
+    };
+    check(
+        "max_bitrate_kbps",
+        Some(u64::from(h.bitrate_kbps)),
+        l.max_bitrate_kbps,
+    );
+    check(
+        "max_keyframe_interval_ms",
+        h.keyframe_interval_ms.map(u64::from),
+        l.max_keyframe_interval_ms,
+    );
+    check("max_width", h.width.map(u64::from), l.max_width);
+    check("max_height", h.height.map(u64::from), l.max_height);
+    if h.fps.is_finite() && h.fps > f64::from(l.max_fps) + 0.5 {
+        out.push(("max_fps", format!("{:.1}", h.fps), l.max_fps.to_string()));
+    }
+    out
+}
+
+async fn health_transitions(
+    conn: &mut PgConnection,
+    r: SessionRef<'_>,
+    h: &Health,
+) -> sqlx::Result<()> {
+    let row: Option<(Json<Limits>, Vec<String>)> = sqlx::query_as(
+        "SELECT s.limits, ps.unhealthy FROM publish_sessions ps JOIN streams s ON s.id = ps.stream_id
+         WHERE ps.id = $1 AND ps.tenant_id = $2 AND ps.ended_at IS NULL FOR UPDATE OF ps",
+    )
+    .bind(r.session)
+    .bind(r.tenant)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((limits, before)) = row else {
+        return Ok(());
+    };
+    let now = out_of_range(h, &limits.0);
+    let names: Vec<String> = now.iter().map(|(n, _, _)| (*n).to_string()).collect();
+    if names == before {
+        return Ok(());
+    }
+    sqlx::query("UPDATE publish_sessions SET unhealthy = $2 WHERE id = $1")
+        .bind(r.session)
+        .bind(&names)
+        .execute(&mut *conn)
+        .await?;
+    for (figure, measured, configured) in now
+        .iter()
+        .filter(|(n, _, _)| !before.iter().any(|b| b == n))
+    {
+        stream_event(
+            conn,
+            r.tenant,
+            r.stream,
+            Some(r.session),
+            EventType::StreamUnhealthy,
+            json!({"session_id": r.session, "figure": figure, "measured": measured, "configured": configured}),
+        )
+        .await?;
+    }
+    for figure in before.iter().filter(|b| !names.contains(b)) {
+        let l = &limits.0;
+        let (measured, configured) = match figure.as_str() {
+            "max_bitrate_kbps" => (Some(h.bitrate_kbps.to_string()), l.max_bitrate_kbps),
+            "max_keyframe_interval_ms" => (
+                h.keyframe_interval_ms.map(|v| v.to_string()),
+                l.max_keyframe_interval_ms,
+            ),
+            "max_width" => (h.width.map(|v| v.to_string()), l.max_width),
+            "max_height" => (h.height.map(|v| v.to_string()), l.max_height),
+            "max_fps" => (Some(format!("{:.1}", h.fps)), l.max_fps),
+            _ => (None, 0),
+        };
+        stream_event(
+            conn,
+            r.tenant,
+            r.stream,
+            Some(r.session),
+            EventType::StreamHealthy,
+            json!({"session_id": r.session, "figure": figure, "measured": measured, "configured": configured.to_string()}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn store_health(
     conn: &mut PgConnection,
     r: SessionRef<'_>,
     h: &Health,
@@ -251,23 +380,48 @@ pub async fn limits_violation(
     .bind(&v.description)
     .bind(action_str(v.action))
     .bind(WARNINGS_PER_SESSION)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?
     .rows_affected();
+    if n == 1 {
+        stream_event(
+            conn,
+            r.tenant,
+            r.stream,
+            Some(r.session),
+            EventType::StreamLimitsViolation,
+            json!({
+                "session_id": r.session,
+                "limit": v.limit,
+                "configured": v.configured,
+                "measured": v.measured,
+                "description": v.description,
+                "action": action_str(v.action),
+            }),
+        )
+        .await?;
+    }
     Ok(n == 1)
 }
 
 /// The publisher's connection ended, but the session waits for it within the reconnect window: the
-/// stream stays live on it, with its playback URL.
+/// stream stays live on it, with its playback URL. The first report of the drop writes
+/// `stream.disconnected`.
 pub async fn disconnected(
     conn: &mut PgConnection,
     r: SessionRef<'_>,
     reason: &str,
     at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE publish_sessions SET disconnected_at = COALESCE(disconnected_at, $5), disconnect_reason = $6
-         WHERE id = $1 AND tenant_id = $2 AND stream_id = $3 AND node_id = $4 AND ended_at IS NULL",
+    let first: Option<i32> = sqlx::query_scalar(
+        "WITH before AS (
+             SELECT id, disconnected_at IS NULL AS was_connected FROM publish_sessions
+             WHERE id = $1 AND tenant_id = $2 AND stream_id = $3 AND node_id = $4 AND ended_at IS NULL
+             FOR UPDATE)
+         UPDATE publish_sessions ps
+            SET disconnected_at = COALESCE(ps.disconnected_at, $5), disconnect_reason = $6
+           FROM before WHERE ps.id = before.id AND before.was_connected
+         RETURNING (SELECT s.reconnect_window_seconds FROM streams s WHERE s.id = ps.stream_id)",
     )
     .bind(r.session)
     .bind(r.tenant)
@@ -275,42 +429,60 @@ pub async fn disconnected(
     .bind(r.node.unwrap_or_default())
     .bind(at)
     .bind(reason)
-    .execute(conn)
+    .fetch_optional(&mut *conn)
     .await?;
+    match first {
+        Some(window) => {
+            stream_event(
+                conn,
+                r.tenant,
+                r.stream,
+                Some(r.session),
+                EventType::StreamDisconnected,
+                json!({
+                    "session_id": r.session,
+                    "reason": reason,
+                    "reconnect_window_seconds": window,
+                    "reconnect_deadline": at + chrono::Duration::seconds(i64::from(window)),
+                }),
+            )
+            .await?;
+        }
+        None => {
+            // A repeated report only refreshes the reason.
+            sqlx::query(
+                "UPDATE publish_sessions SET disconnect_reason = $5
+                 WHERE id = $1 AND tenant_id = $2 AND stream_id = $3 AND node_id = $4
+                   AND ended_at IS NULL AND disconnected_at IS NOT NULL",
+            )
+            .bind(r.session)
+            .bind(r.tenant)
+            .bind(r.stream)
+            .bind(r.node.unwrap_or_default())
+            .bind(reason)
+            .execute(conn)
+            .await?;
+        }
+    }
     Ok(())
 }
 
-/// Ends the session (the first end and reason win) and frees its stream; `true` when this ended it.
+/// Ends the session (the first end and reason win), frees its stream and writes `stream.idle`;
+/// `true` when this call ended it. One statement: `inlet_session_end` (migrations/0009).
 pub async fn ended(
     conn: &mut PgConnection,
     r: SessionRef<'_>,
     reason: &str,
     at: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
-    let n = sqlx::query(
-        "UPDATE publish_sessions SET ended_at = $3, end_reason = $4
-         WHERE id = $1 AND tenant_id = $2 AND ended_at IS NULL AND ($5::text IS NULL OR node_id = $5)",
-    )
-    .bind(r.session)
-    .bind(r.tenant)
-    .bind(at)
-    .bind(reason)
-    .bind(r.node)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    // Also after a retry: a stream never stays on an ended session.
-    sqlx::query(
-        "UPDATE streams SET live = false, hls_url = NULL, active_session_id = NULL
-         WHERE id = $1 AND tenant_id = $2 AND active_session_id = $3
-           AND EXISTS (SELECT 1 FROM publish_sessions WHERE id = $3 AND ended_at IS NOT NULL)",
-    )
-    .bind(r.stream)
-    .bind(r.tenant)
-    .bind(r.session)
-    .execute(conn)
-    .await?;
-    Ok(n == 1)
+    sqlx::query_scalar("SELECT inlet_session_end($1, $2, $3, $4, $5)")
+        .bind(r.tenant)
+        .bind(r.session)
+        .bind(reason)
+        .bind(at)
+        .bind(r.node)
+        .fetch_one(conn)
+        .await
 }
 
 /// Open sessions whose publisher has been gone longer than the stream's reconnect window plus

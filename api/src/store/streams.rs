@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::limits::Limits;
-use crate::http::extract::Cursor;
+use crate::store::cursor::Cursor;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StreamRow {
@@ -91,6 +91,34 @@ pub struct StreamFields {
     pub max_continuous_duration_seconds: i32,
     pub takeover: bool,
     pub recording: bool,
+}
+
+impl StreamFields {
+    /// The names of the fields that differ in `after`.
+    pub fn changed(&self, after: &StreamFields) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut cmp = |name: &'static str, differs: bool| {
+            if differs {
+                out.push(name);
+            }
+        };
+        cmp("name", self.name != after.name);
+        cmp("enabled", self.enabled != after.enabled);
+        cmp("auth_mode", self.auth_mode != after.auth_mode);
+        cmp("limits", self.limits != after.limits);
+        cmp("ip_allowlist", self.ip_allowlist != after.ip_allowlist);
+        cmp(
+            "reconnect_window_seconds",
+            self.reconnect_window_seconds != after.reconnect_window_seconds,
+        );
+        cmp(
+            "max_continuous_duration_seconds",
+            self.max_continuous_duration_seconds != after.max_continuous_duration_seconds,
+        );
+        cmp("takeover", self.takeover != after.takeover);
+        cmp("recording", self.recording != after.recording);
+        out
+    }
 }
 
 pub async fn insert(
