@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use inlet_api::ApiConfig;
 use inlet_testsupport::TestDb;
 use reqwest::{Method, RequestBuilder, Response};
@@ -251,6 +253,16 @@ impl TestApp {
             .expect("send");
         assert_eq!(resp.status(), 200, "authorize answers 200");
         resp.json().await.expect("json")
+    }
+
+    /// Creates a webhook endpoint with `body` (`url` and the rest); answers (webhook, secret).
+    pub async fn create_webhook(&self, token: &str, body: Value) -> (Value, String) {
+        let (status, v) = self
+            .call(Method::POST, "/v1/webhooks", token, Some(body))
+            .await;
+        assert_eq!(status, 201, "create webhook: {v}");
+        let secret = v["secret"].as_str().expect("secret").to_string();
+        (v["webhook"].clone(), secret)
     }
 
     /// Sends a JSON request with a token and returns (status, body).
