@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 /// A tenant-owned endpoint: method, path template (`{stream}`, `{key}`, `{token}`, `{signing_key}`,
-/// `{session}` are A's ids), body.
+/// `{session}`, `{webhook}`, `{event}` are A's ids), body.
 struct Case {
     method: Method,
     path: &'static str,
@@ -47,6 +47,31 @@ fn cases() -> Vec<Case> {
         ),
         c(Method::DELETE, "/v1/signing-keys/{signing_key}", None),
         c(Method::DELETE, "/v1/api-tokens/{token}", None),
+        c(Method::GET, "/v1/webhooks/{webhook}", None),
+        c(
+            Method::PATCH,
+            "/v1/webhooks/{webhook}",
+            Some(json!({"enabled": false})),
+        ),
+        c(
+            Method::POST,
+            "/v1/webhooks/{webhook}/rotate-secret",
+            Some(json!({"grace_seconds": 0})),
+        ),
+        c(Method::POST, "/v1/webhooks/{webhook}/test", None),
+        c(Method::GET, "/v1/webhooks/{webhook}/deliveries", None),
+        c(
+            Method::POST,
+            "/v1/webhooks/{webhook}/recover",
+            Some(json!({"since": "2026-01-01T00:00:00Z"})),
+        ),
+        c(Method::GET, "/v1/events/{event}", None),
+        c(
+            Method::POST,
+            "/v1/events/{event}/redeliver",
+            Some(json!({})),
+        ),
+        c(Method::DELETE, "/v1/webhooks/{webhook}", None),
         // Last: deleting would make later rows test an unknown id rather than a foreign one.
         c(Method::DELETE, "/v1/streams/{stream}", None),
     ]
@@ -61,11 +86,14 @@ const LISTS: &[&str] = &[
     "/v1/audit-log",
     "/v1/ip-allowlist",
     "/v1/stats",
+    "/v1/webhooks",
+    "/v1/events",
 ];
 
 #[tokio::test]
 async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
-    let app = TestApp::start().await;
+    // No delivery worker: the endpoints below point at a name that is never resolved.
+    let app = TestApp::start_with(|c| c.webhook_concurrency = 0).await;
     let a = app.create_tenant("tenant-a").await;
     let b = app.create_tenant("tenant-b").await;
     let (stream_a, key_a) = app.create_stream(&a.token, "a-stream").await;
@@ -109,6 +137,19 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
             .await;
         assert_eq!(status, 200);
     }
+    let mut hooks = Vec::new();
+    for t in [&a, &b] {
+        let (hook, _) = app
+            .create_webhook(&t.token, json!({"url": "https://hooks.example.com/inlet"}))
+            .await;
+        hooks.push(hook["id"].as_str().expect("webhook id").to_string());
+    }
+    let webhook_a = hooks[0].clone();
+    let (_, events_a) = app.call(Method::GET, "/v1/events", &a.token, None).await;
+    let event_a = events_a["data"][0]["id"]
+        .as_str()
+        .expect("an event of A's")
+        .to_string();
     let (_, a_keys) = app
         .call(Method::GET, "/v1/signing-keys", &a.token, None)
         .await;
@@ -121,7 +162,7 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
     .await;
 
     for case in cases() {
-        for (label, stream, key, token, signing_key, session) in [
+        for (label, stream, key, token, signing_key, session, webhook, event) in [
             (
                 "foreign",
                 stream_id.as_str(),
@@ -129,6 +170,8 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
                 a.token_id.as_str(),
                 signing_a.as_str(),
                 session_a.as_str(),
+                webhook_a.as_str(),
+                event_a.as_str(),
             ),
             (
                 "unknown",
@@ -137,8 +180,10 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
                 "ZZZZZZZZZZ",
                 "tk_ZZZZZZZZZZ",
                 "01a211ba-0000-7000-8000-000000000001",
+                "01a211ba-0000-7000-8000-000000000002",
+                "evt_00000000000000000000000000000000",
             ),
-            ("malformed", "not-a-uuid", "x", "x", "x", "x"),
+            ("malformed", "not-a-uuid", "x", "x", "x", "x", "x", "x"),
         ] {
             let path = case
                 .path
@@ -146,7 +191,9 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
                 .replace("{session}", session)
                 .replace("{key}", key)
                 .replace("{token}", token)
-                .replace("{signing_key}", signing_key);
+                .replace("{signing_key}", signing_key)
+                .replace("{webhook}", webhook)
+                .replace("{event}", event);
             let mut req = app.as_token(case.method.clone(), &path, &b.token);
             if let Some(body) = &case.body {
                 req = req.json(body);
@@ -233,6 +280,8 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
         assert!(!text.contains("a-stream"), "{list} shows A's stream name");
         assert!(!text.contains(&signing_a), "{list} shows A's signing key");
         assert!(!text.contains(&a.id), "{list} shows A's tenant id");
+        assert!(!text.contains(&webhook_a), "{list} shows A's webhook");
+        assert!(!text.contains(&event_a), "{list} shows A's event");
         if let Some(rows) = body["data"].as_array() {
             assert!(!rows.is_empty(), "{list} shows B's own rows");
         }

@@ -10,6 +10,7 @@
 //! browser tests share (the Chromium to drive, the tools they require, `npm ci` of fixtures).
 
 pub mod browser;
+pub mod receiver;
 
 use std::sync::OnceLock;
 use std::time::Duration;

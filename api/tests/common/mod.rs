@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod process;
 pub mod receiver;
 
 use inlet_api::ApiConfig;
@@ -70,6 +71,21 @@ impl TestApp {
             admin_token,
             client: reqwest::Client::builder().build().expect("client"),
             shutdown: Some(tx),
+        }
+    }
+
+    /// A handle on an API running elsewhere (a real `inlet-api` process, see `process`): the same
+    /// helpers, no server of its own; `db` is a pool on that API's database.
+    pub fn attach(base: &str, db: PgPool, admin_token: &str) -> TestApp {
+        TestApp {
+            base: base.to_string(),
+            db,
+            admin_token: admin_token.to_string(),
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            shutdown: None,
         }
     }
 

@@ -220,6 +220,9 @@ impl Stack {
         api_config.rate_limit_per_token = 100_000;
         api_config.rate_limit_per_tenant = 100_000;
         api_config.rate_limit_per_ip = 100_000;
+        // Webhook tests deliver to receivers on 127.0.0.1.
+        api_config.webhook_allow_private = true;
+        api_config.webhook_poll_ms = 200;
         let admin_token = api_config.admin_token.clone().unwrap_or_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
