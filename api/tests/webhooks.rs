@@ -914,3 +914,125 @@ fn loopback_name() -> Option<(String, std::net::IpAddr)> {
             .map(|n| (n.to_string(), ip))
     })
 }
+
+#[tokio::test]
+async fn health_limits_and_metrics_are_reported() {
+    let app = dev_app().await;
+    let t = app.create_tenant("acme").await;
+    let rx = Receiver::start().await;
+    app.create_webhook(&t.token, json!({"url": rx.url})).await;
+    let (_, key) = app.create_stream(&t.token, "studio").await;
+    let allow = app.authorize_live(&key, "192.0.2.9").await;
+    let health = |bitrate: u32| {
+        json!({"type": "health", "bitrate_kbps": bitrate, "fps": 30.0, "keyframe_interval_ms": 2000,
+               "width": 1280, "height": 720, "video_codec": "h264", "audio_codec": "aac",
+               "bytes": 1000, "skew_ms": 0})
+    };
+    // The default limit is 12,000 kbit/s.
+    app.event(&allow, "test-node", health(3000)).await;
+    app.event(&allow, "test-node", health(20_000)).await;
+    let bad = rx.wait_type("stream.unhealthy", WAIT).await.json();
+    assert_eq!(bad["data"]["figure"], "max_bitrate_kbps");
+    assert_eq!(bad["data"]["measured"], "20000");
+    assert_eq!(bad["data"]["configured"], "12000");
+    // Still out of range: nothing new; back in: healthy.
+    app.event(&allow, "test-node", health(21_000)).await;
+    app.event(&allow, "test-node", health(4000)).await;
+    let good = rx.wait_type("stream.healthy", WAIT).await.json();
+    assert_eq!(good["data"]["figure"], "max_bitrate_kbps");
+    assert_eq!(good["data"]["measured"], "4000");
+    let unhealthy = rx
+        .received()
+        .iter()
+        .filter(|r| r.json()["type"] == "stream.unhealthy")
+        .count();
+    assert_eq!(unhealthy, 1);
+    app.event(
+        &allow,
+        "test-node",
+        json!({"type": "limits_violation", "limit": "max_keyframe_interval_ms", "configured": "4000",
+               "measured": "8300", "description": "keyframe interval 8.3 s exceeds the limit of 4.0 s",
+               "action": "flagged"}),
+    )
+    .await;
+    let v = rx.wait_type("stream.limits_violation", WAIT).await.json();
+    assert_eq!(v["data"]["limit"], "max_keyframe_interval_ms");
+    assert_eq!(v["data"]["action"], "flagged");
+    let metrics = app
+        .req(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("inlet_api_webhook_deliveries_total{result=\"succeeded\"}"),
+        "{metrics}"
+    );
+    for name in [
+        "inlet_api_webhook_attempt_duration_seconds_count",
+        "inlet_api_webhook_delivery_latency_seconds_count",
+        "inlet_api_webhook_outbox_backlog",
+        "inlet_api_webhook_outbox_oldest_age_seconds",
+    ] {
+        assert!(metrics.contains(name), "{name} in /metrics");
+    }
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_too_long_is_disabled_and_old_events_expire() {
+    let app = TestApp::start_with(|c| {
+        c.webhook_allow_private = true;
+        c.webhook_retry_schedule = "1s,1s,1s,1s,1s,1s,1s,1s".into();
+        c.webhook_poll_ms = 200;
+        c.webhook_disable_after_secs = 2;
+    })
+    .await;
+    let t = app.create_tenant("acme").await;
+    let rx = Receiver::with(|_, _| Reply::status(500)).await;
+    let watcher = Receiver::start().await;
+    let (hook, _) = app.create_webhook(&t.token, json!({"url": rx.url})).await;
+    app.create_webhook(
+        &t.token,
+        json!({"url": watcher.url, "events": ["webhook.disabled"]}),
+    )
+    .await;
+    app.create_stream(&t.token, "s").await;
+    let disabled = watcher.wait_type("webhook.disabled", WAIT).await.json();
+    assert_eq!(disabled["object"]["id"], hook["id"]);
+    assert!(
+        disabled["data"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("failed"),
+        "{disabled}"
+    );
+    let tries = rx.received().len();
+    assert!(
+        (3..=5).contains(&tries),
+        "about 2 s of 1 s retries: {tries}"
+    );
+
+    // Retention: events older than the configured days are deleted with their deliveries.
+    sqlx::query("UPDATE events SET created_at = now() - interval '31 days'")
+        .execute(&app.db)
+        .await
+        .expect("age events");
+    let ctx = inlet_api::context::ApiContext::new(app.db.clone(), {
+        let mut c = inlet_api::ApiConfig::defaults();
+        c.secret_key = Some("k".into());
+        c
+    });
+    let removed = inlet_api::worker::retention::sweep_once(&ctx)
+        .await
+        .expect("sweep");
+    assert!(removed >= 2, "{removed}");
+    let (_, page) = app.call(Method::GET, "/v1/events", &t.token, None).await;
+    assert_eq!(page["data"], json!([]));
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
+}
