@@ -70,7 +70,7 @@ fn inlet_ok(secret: &str, r: &Received) -> bool {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    sigs.iter().any(|s| *s == want)
+    sigs.contains(&want)
 }
 
 fn id(v: &Value) -> String {

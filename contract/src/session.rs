@@ -192,7 +192,7 @@ impl EndReason {
         EndReason::TenantSuspended,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             EndReason::PublisherLeft => "publisher_left",
             EndReason::NetworkError => "network_error",

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use inlet_contract::publish::{AUTHORIZE_PATH, AuthorizeRequest, AuthorizeResponse};
 use inlet_contract::session::{
-    Disconnect, HEARTBEAT_PATH, Heartbeat, HeartbeatAnswer, SESSION_EVENTS_PATH, SessionEventKind,
-    SessionEvents,
+    Disconnect, EndReason, HEARTBEAT_PATH, Heartbeat, HeartbeatAnswer, SESSION_EVENTS_PATH,
+    SessionEventKind, SessionEvents,
 };
 
 use super::ApiContext;
@@ -154,15 +154,19 @@ async fn session_events(
 
 /// What the encoder is told when its session is cut, by reason.
 fn cut_description(reason: &str) -> &'static str {
-    match reason {
-        "key_revoked" => "This stream key was revoked; copy the current key from the dashboard.",
-        "key_rotated" => {
+    match EndReason::parse(reason) {
+        Some(EndReason::KeyRevoked) => {
+            "This stream key was revoked; copy the current key from the dashboard."
+        }
+        Some(EndReason::KeyRotated) => {
             "This stream key was rotated and the live publisher disconnected; use the new key."
         }
-        "stream_disabled" => "This stream was disabled.",
-        "stream_deleted" => "This stream was deleted.",
-        "takeover" => "Another connection with the same credentials took over this stream.",
-        "tenant_suspended" => "This account is suspended; contact support.",
+        Some(EndReason::StreamDisabled) => "This stream was disabled.",
+        Some(EndReason::StreamDeleted) => "This stream was deleted.",
+        Some(EndReason::Takeover) => {
+            "Another connection with the same credentials took over this stream."
+        }
+        Some(EndReason::TenantSuspended) => "This account is suspended; contact support.",
         _ => "The control plane ended this session.",
     }
 }
@@ -185,14 +189,21 @@ async fn heartbeat(
             stream,
             node: Some(&hb.node_id),
         };
-        if live::ended(&mut tx, r, "node_restarted", chrono::Utc::now()).await? {
+        if live::ended(
+            &mut tx,
+            r,
+            EndReason::NodeRestarted.as_str(),
+            chrono::Utc::now(),
+        )
+        .await?
+        {
             ended += 1;
         }
     }
     let cut = nodes::disconnects(&mut tx, &hb.node_id, &hb.sessions).await?;
     tx.commit().await?;
     for _ in 0..ended {
-        ctx.metrics.session_ended("node_restarted");
+        ctx.metrics.session_ended(EndReason::NodeRestarted.as_str());
     }
     let disconnect = cut
         .into_iter()

@@ -211,3 +211,27 @@ impl From<EventRow> for Envelope {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use inlet_contract::events::EventType;
+
+    /// The SQL functions name event types as text: each must be one the contract knows.
+    #[test]
+    fn event_types_written_by_sql_are_known() {
+        let sql = include_str!("../../../migrations/0009_events.sql");
+        let mut seen = 0;
+        for prefix in ["'stream.", "'webhook.", "'recording."] {
+            for (at, _) in sql.match_indices(prefix) {
+                let rest = &sql[at + 1..];
+                let name = &rest[..rest.find('\'').unwrap_or(0)];
+                assert!(
+                    EventType::parse(name).is_some(),
+                    "{name} is not an EventType"
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3, "found the emitting calls");
+    }
+}

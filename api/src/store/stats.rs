@@ -3,16 +3,17 @@
 //! broken limits from `session_warnings`.
 
 use chrono::{DateTime, Utc};
+use inlet_contract::session::EndReason;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 /// End reasons that count as a drop: the feed broke, not the publisher or the operator.
 pub const DROP_REASONS: &[&str] = &[
-    "network_error",
-    "idle_timeout",
-    "write_timeout",
-    "node_lost",
-    "node_restarted",
+    EndReason::NetworkError.as_str(),
+    EndReason::IdleTimeout.as_str(),
+    EndReason::WriteTimeout.as_str(),
+    EndReason::NodeLost.as_str(),
+    EndReason::NodeRestarted.as_str(),
 ];
 
 #[derive(Debug, Default, sqlx::FromRow)]
