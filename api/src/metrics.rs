@@ -58,6 +58,7 @@ pub fn limit_label(limit: &str) -> &'static str {
     const KNOWN: &[&str] = &[
         "max_bitrate_kbps",
         "max_keyframe_interval_ms",
+        "warn_keyframe_interval_ms",
         "max_width",
         "max_height",
         "max_fps",

@@ -19,6 +19,8 @@ const MIN_FPS_SPAN_MS: u64 = 2_000;
 /// Measured frame rate may exceed `max_fps` by this factor (timestamp rounding: 30 fps in
 /// milliseconds alternates 33 and 34 ms).
 const FPS_TOLERANCE: f64 = 1.05;
+/// The name of the keyframe warning threshold, which flags and never rejects.
+pub const WARN_KEYFRAME: &str = "warn_keyframe_interval_ms";
 /// A feed with no keyframe for this many times the limit is judged without waiting for one.
 const KEYFRAME_STALL_FACTOR: u64 = 2;
 
@@ -31,6 +33,8 @@ pub struct Breach {
     pub measured: String,
     /// A sentence naming the limit, the configured and the measured value.
     pub description: String,
+    /// A warning threshold (`warn_keyframe_interval_ms`): flagged whatever `on_violation` says.
+    pub flag_only: bool,
 }
 
 /// The measurements of one feed and the limits they are held to.
@@ -208,6 +212,20 @@ impl Policy {
             {
                 let interval = ms - last;
                 self.keyframe_interval_ms = Some(interval);
+                let warn_kf = u64::from(self.limits.warn_keyframe_interval_ms);
+                if interval > warn_kf && interval <= max_kf {
+                    self.breach(
+                        found,
+                        WARN_KEYFRAME,
+                        warn_kf.to_string(),
+                        interval.to_string(),
+                        format!(
+                            "keyframe interval {} is above the recommended {} (HLS segments are cut at keyframes, so viewers wait longer)",
+                            secs(interval),
+                            secs(warn_kf)
+                        ),
+                    );
+                }
                 if interval > max_kf {
                     self.breach(
                         found,
@@ -297,6 +315,7 @@ impl Policy {
                 configured,
                 measured,
                 description,
+                flag_only: limit == WARN_KEYFRAME,
             });
         }
     }

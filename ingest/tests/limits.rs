@@ -1,7 +1,9 @@
 //! Stream limits enforced on real ffmpeg feeds (SPEC §4): a feed that breaks a limit with
 //! `on_violation: reject` is closed and ffmpeg prints which limit and the measured value; the
 //! session ends as `limits_violation` with the measured value recorded. With `flag` the feed stays
-//! live and a warning is recorded. `max_continuous_duration_seconds` ends long sessions.
+//! live and a warning is recorded. A keyframe interval above `warn_keyframe_interval_ms` (4 s by
+//! default, stock OBS sends 8.3 s) only flags a warning. `max_continuous_duration_seconds` ends long
+//! sessions.
 //!
 //! HEVC: Debian 12's ffmpeg (5.1) and GStreamer (1.22) cannot carry HEVC over RTMP (Enhanced RTMP
 //! arrived in ffmpeg 6.1), so the `video_codecs` case is driven by a raw Enhanced-RTMP client in
@@ -214,4 +216,37 @@ async fn max_continuous_duration_ends_the_session() {
         started.elapsed()
     );
     assert_eq!(ended_session(&o).await["end_reason"], "max_duration");
+}
+
+#[tokio::test]
+async fn stock_obs_keyframes_every_250_frames_pass_the_defaults_with_a_warning() {
+    let stack = Stack::start().await;
+    let o = Owner::new(&stack).await;
+    // Default limits: warn above 4 s, reject above 10 s. 250 frames at 30 fps = 8.3 s.
+    let out = ffmpeg_publish_with(
+        &stack.rtmp_url("live", &o.key),
+        10,
+        "640x360",
+        30,
+        &["-g", "250", "-keyint_min", "250", "-sc_threshold", "0"],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "stock OBS keyframes are let in:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = ended_session(&o).await;
+    assert_eq!(s["end_reason"], "publisher_left", "{s}");
+    let w = warning(&s, "warn_keyframe_interval_ms");
+    assert_eq!(w["action"], "flagged");
+    let measured: u64 = w["measured"]
+        .as_str()
+        .and_then(|m| m.parse().ok())
+        .expect("ms");
+    assert!((8_000..=8_700).contains(&measured), "{w}");
+    assert!(
+        w["description"].as_str().unwrap_or("").contains("Advanced"),
+        "the warning says how to fix it: {w}"
+    );
 }

@@ -19,6 +19,7 @@ pub use inlet_contract::limits::{Limits, OnViolation};
 pub struct LimitsPatch {
     pub max_bitrate_kbps: Option<u32>,
     pub max_keyframe_interval_ms: Option<u32>,
+    pub warn_keyframe_interval_ms: Option<u32>,
     pub video_codecs: Option<Vec<String>>,
     pub audio_codecs: Option<Vec<String>>,
     pub max_width: Option<u32>,
@@ -58,6 +59,12 @@ impl ApplyPatch for Limits {
             patch.max_keyframe_interval_ms,
             600_000,
             &mut self.max_keyframe_interval_ms,
+        );
+        num(
+            "warn_keyframe_interval_ms",
+            patch.warn_keyframe_interval_ms,
+            600_000,
+            &mut self.warn_keyframe_interval_ms,
         );
         num("max_width", patch.max_width, 16_384, &mut self.max_width);
         num("max_height", patch.max_height, 16_384, &mut self.max_height);

@@ -168,3 +168,25 @@ fn backwards_timestamps_restart_the_measurement_without_panicking() {
     assert!((950..=975).contains(&h.bitrate_kbps), "{}", h.bitrate_kbps);
     assert_eq!(p.media_ms(), Some(199 * 1000 / 30));
 }
+
+#[test]
+fn a_stock_obs_gop_is_flagged_with_a_warning_not_refused() {
+    // Defaults: warn above 4 s, reject above 10 s. Stock OBS: a keyframe every 250 frames.
+    let mut p = Policy::new(Limits::default());
+    let found = feed(&mut p, 10, 250, 1_000);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].limit, crate::policy::WARN_KEYFRAME);
+    assert!(found[0].flag_only);
+    assert!((8_300..=8_400).contains(&found[0].measured.parse::<u64>().expect("ms")));
+    // An 11 s GOP breaks the limit itself.
+    let mut p = Policy::new(Limits::default());
+    let found = feed(&mut p, 12, 330, 1_000);
+    assert_eq!(
+        found
+            .iter()
+            .map(|b| (b.limit, b.flag_only))
+            .collect::<Vec<_>>(),
+        vec![("max_keyframe_interval_ms", false)],
+        "{found:?}"
+    );
+}

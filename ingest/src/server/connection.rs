@@ -475,8 +475,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         } else {
             ViolationAction::Flagged
         };
-        let first = breaches[0].clone();
+        let Some(first) = breaches.iter().find(|b| !b.flag_only).cloned() else {
+            for b in breaches {
+                self.report_breach(b, ViolationAction::Flagged);
+            }
+            return None;
+        };
         for b in breaches {
+            let action = if b.flag_only {
+                ViolationAction::Flagged
+            } else {
+                action
+            };
             self.report_breach(b, action);
         }
         if !reject {
@@ -516,7 +526,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     limit: b.limit.to_string(),
                     configured: b.configured,
                     measured: b.measured,
-                    description: b.description,
+                    // A warning carries its fix: nothing else tells the operator what to change.
+                    description: if b.flag_only {
+                        format!("{}. {}", b.description, fix_hint(b.limit))
+                    } else {
+                        b.description
+                    },
                     action,
                 }),
             );
@@ -613,8 +628,8 @@ fn fix_hint(limit: &str) -> &'static str {
         "max_bitrate_kbps" => {
             "Lower the encoder's bitrate (OBS: Settings → Output → Video Bitrate), or raise the stream's limits.max_bitrate_kbps."
         }
-        "max_keyframe_interval_ms" => {
-            "Set the keyframe interval to 2 s (OBS: Settings → Output → Keyframe Interval; ffmpeg: -g at twice the frame rate)."
+        "max_keyframe_interval_ms" | crate::policy::WARN_KEYFRAME => {
+            "Set the keyframe interval to 2 s (OBS: Settings → Output → Output Mode: Advanced, then Streaming → Keyframe Interval 2 s; ffmpeg: -g at twice the frame rate)."
         }
         "max_width" | "max_height" => {
             "Lower the output resolution (OBS: Settings → Video → Output (Scaled) Resolution)."
