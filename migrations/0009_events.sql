@@ -209,8 +209,9 @@ CREATE FUNCTION inlet_session_end(
 RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_stream  uuid;
-    ps        record;
+    v_stream         uuid;
+    v_was_connected  boolean;
+    ps               record;
 BEGIN
     SELECT p.stream_id INTO v_stream FROM publish_sessions p
      WHERE p.id = p_session AND p.tenant_id = p_tenant;
@@ -218,6 +219,8 @@ BEGIN
         RETURN false;
     END IF;
     PERFORM 1 FROM streams st WHERE st.id = v_stream AND st.tenant_id = p_tenant FOR UPDATE;
+    SELECT p.disconnected_at IS NULL INTO v_was_connected FROM publish_sessions p
+     WHERE p.id = p_session FOR UPDATE;
     UPDATE publish_sessions p SET ended_at = p_at, end_reason = p_reason
      WHERE p.id = p_session AND p.tenant_id = p_tenant AND p.ended_at IS NULL
        AND (p_node IS NULL OR p.node_id = p_node)
@@ -227,6 +230,14 @@ BEGIN
        AND EXISTS (SELECT 1 FROM publish_sessions p WHERE p.id = p_session AND p.ended_at IS NOT NULL);
     IF ps.id IS NULL THEN
         RETURN false;
+    END IF;
+    IF v_was_connected THEN
+        -- The publisher was still connected (a deliberate stop, a cut, a broken limit, a lost
+        -- node): its connection ends with the session, so receivers see every session's
+        -- disconnected before its idle. No reconnect window runs.
+        PERFORM inlet_emit(p_tenant, 'stream.disconnected', 'stream', v_stream::text, v_stream, p_session,
+            jsonb_build_object('session_id', p_session, 'reason', p_reason,
+                               'reconnect_window_seconds', 0, 'reconnect_deadline', NULL));
     END IF;
     PERFORM inlet_emit(p_tenant, 'stream.idle', 'stream', v_stream::text, v_stream, p_session,
         jsonb_build_object(

@@ -39,7 +39,7 @@ pub struct ApiConfig {
     #[arg(
         long,
         env = "INLET_PUBLIC_RTMPS_URL",
-        default_value = "rtmps://127.0.0.1:1936/live"
+        default_value = "rtmps://localhost:1936/live"
     )]
     pub public_rtmps_url: String,
     /// Operator token for /admin/v1. When unset, one is generated on first start, printed once and

@@ -340,7 +340,13 @@ async fn postgres_restart_is_survived_without_an_api_restart() {
         .set("INLET_WEBHOOK_TIMEOUT_SECS", "3")
         .set("INLET_WEBHOOK_RETRY_SCHEDULE", "1s,1s,1s,1s,1s")
         .set("INLET_WEBHOOK_POLL_MS", "250");
-    let receiver = Receiver::start().await;
+    // Answers after 2 s: sends made just before the outage are answered during it, and their
+    // recording must wait for the database to come back.
+    let receiver = Receiver::with(|_, _| Reply {
+        delay: Duration::from_secs(2),
+        ..Reply::status(204)
+    })
+    .await;
     let mut api = ApiProcess::start("api", free_port(), &env).await;
     let pid = api.pid();
     let db = sqlx::postgres::PgPoolOptions::new()
@@ -353,6 +359,21 @@ async fn postgres_restart_is_survived_without_an_api_restart() {
     app.create_webhook(&tenant.token, json!({"url": receiver.url}))
         .await;
     let (stream, _) = app.create_stream(&tenant.token, "cam").await;
+    // One event delivered and recorded before the outage...
+    eventually(Duration::from_secs(20), "stream.created delivered", || {
+        let db = db.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'",
+            )
+            .fetch_one(&db)
+            .await
+            .ok()?;
+            (n == 1).then_some(())
+        }
+    })
+    .await;
+    // ... and two sent when it starts.
     let path = format!("/v1/streams/{}", stream["id"].as_str().expect("id"));
     for i in 0..2 {
         let (status, body) = app
@@ -366,9 +387,11 @@ async fn postgres_restart_is_survived_without_an_api_restart() {
         assert_eq!(status, 200, "{body}");
     }
     receiver
-        .wait_for(Duration::from_secs(20), "3 events before the outage", |r| {
-            distinct(r).len() >= 3
-        })
+        .wait_for(
+            Duration::from_secs(20),
+            "3 events sent before the outage",
+            |r| distinct(r).len() >= 3,
+        )
         .await;
 
     pg.stop().await;
@@ -395,7 +418,7 @@ async fn postgres_restart_is_survived_without_an_api_restart() {
         "a change without the database fails with 5xx, got {}",
         patch.status()
     );
-    let outage = Duration::from_secs(3);
+    let outage = Duration::from_secs(4);
     tokio::time::sleep(outage.saturating_sub(down_at.elapsed())).await;
     assert!(api.is_running(), "the API outlives its database's outage");
     pg.start_again().await;
@@ -463,7 +486,36 @@ async fn postgres_restart_is_survived_without_an_api_restart() {
         ids,
         "received exactly the events of the table"
     );
-    check_repeats(&got);
+    assert_eq!(check_repeats(&got), 0, "no event sent twice");
+    // The answers that came during the outage were recorded once it was back, not sent again.
+    let (ok, first_try, total): (i64, i64, i64) =
+        eventually(Duration::from_secs(20), "every delivery recorded", || {
+            let db = db.clone();
+            async move {
+                let c: (i64, i64, i64) = sqlx::query_as(
+                    "SELECT count(*) FILTER (WHERE status = 'succeeded'),
+                            count(*) FILTER (WHERE status = 'succeeded' AND attempts = 1),
+                            count(*)
+                       FROM webhook_deliveries",
+                )
+                .fetch_one(&db)
+                .await
+                .ok()?;
+                (c.0 == c.2).then_some(c)
+            }
+        })
+        .await;
+    assert_eq!(total, ids.len() as i64, "one delivery per event");
+    assert_eq!(
+        (ok, first_try),
+        (total, total),
+        "each succeeded at its first try"
+    );
+    assert!(
+        api.log_text()
+            .contains("recording a delivery failed; retrying"),
+        "an answer arrived while the database was down (the recording retried)"
+    );
     assert!(api.is_running(), "still the same API process");
     assert_eq!(api.pid(), pid, "no API restart");
     eprintln!(

@@ -85,6 +85,13 @@ async fn session_events(
 ) -> Result<axum::http::StatusCode, ApiError> {
     use crate::store::sessions_live as live;
     let mut tx = ctx.db.begin().await?;
+    // Every writer of a stream's events takes the stream's row first (the live claim, the API's
+    // handlers, `inlet_session_end`); a batch takes all of its streams' rows up front, in id
+    // order, so that it never waits on a row while holding a session's or a sequence's lock.
+    let mut streams: Vec<uuid::Uuid> = batch.events.iter().map(|e| e.stream_id).collect();
+    streams.sort();
+    streams.dedup();
+    live::lock_streams(&mut tx, &streams).await?;
     let mut seen = Observed::default();
     for e in &batch.events {
         let r = live::SessionRef {

@@ -198,6 +198,11 @@ pub async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     let stream_id = path_uuid(&id)?;
     let mut tx = ctx.db.begin().await?;
+    // The stream's row first, as every writer of its events takes it (no lock-order deadlock
+    // with a publish on the same key).
+    store::streams::get(&mut tx, principal.tenant_id, stream_id, true)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     if !store::keys::revoke(&mut tx, principal.tenant_id, stream_id, &key_id).await? {
         return Err(ApiError::NotFound);
     }

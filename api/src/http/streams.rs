@@ -22,6 +22,7 @@ use crate::store;
 use crate::store::events;
 use crate::store::streams::{StatusFilter, StreamFields, StreamRow};
 use inlet_contract::events::EventType;
+use inlet_contract::session::EndReason;
 
 /// How a publisher proves it may publish.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -538,9 +539,26 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let id = path_uuid(&id)?;
     let mut tx = ctx.db.begin().await?;
-    store::streams::get(&mut tx, principal.tenant_id, id, true)
+    let row = store::streams::get(&mut tx, principal.tenant_id, id, true)
         .await?
         .ok_or(ApiError::NotFound)?;
+    // A live session ends with the stream (stream.disconnected, stream.idle), so receivers see
+    // every session end; the publisher is cut through the disconnect request below.
+    if let Some(session) = row.session_id {
+        let r = store::sessions_live::SessionRef {
+            session,
+            tenant: principal.tenant_id,
+            stream: id,
+            node: None,
+        };
+        store::sessions_live::ended(
+            &mut tx,
+            r,
+            EndReason::StreamDeleted.as_str(),
+            chrono::Utc::now(),
+        )
+        .await?;
+    }
     // Written before the row goes, so the event carries the stream as it was.
     events::stream_event(
         &mut tx,

@@ -1,7 +1,9 @@
 //! `/v1/webhooks`: endpoints that receive the tenant's events (docs/webhooks.md). Create (the
 //! secret shown once, stored sealed), list, get, patch, delete, rotate the secret with a grace
 //! during which deliveries carry both signatures, send a test event synchronously, the deliveries
-//! log, and recover (queue again what an endpoint missed since a time). Every change is audited.
+//! log, and recover (queue again what an endpoint missed since a time). Every change of an endpoint
+//! (create, update, delete, secret rotation, and the worker's disabling) is audited; tests,
+//! redeliveries and recoveries send or queue and are in the deliveries log instead.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -27,7 +29,7 @@ use crate::store;
 use crate::store::events::{NewEvent, Subject};
 use crate::store::webhooks::{Outcome, WebhookFields, WebhookRow};
 use crate::worker::client::WebhookClient;
-use crate::worker::delivery::{body_of, signed_headers};
+use crate::worker::delivery::send_signed;
 
 /// How an endpoint receives a stream's events.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq, Default)]
@@ -533,17 +535,17 @@ pub async fn test(
         std::time::Duration::from_secs(ctx.config.webhook_timeout_secs.max(1)),
         ctx.config.webhook_allow_private,
     )?;
-    let body = body_of(&event);
-    let headers = signed_headers(
+    let answer = send_signed(
+        &client,
         &ctx.seal_key,
+        &row.url,
         &row.secret_sealed,
         row.previous_secret_sealed
             .as_deref()
             .zip(row.previous_secret_expires_at),
-        &event.id,
-        &body,
-    );
-    let answer = client.post(&row.url, &headers, body).await;
+        &event,
+    )
+    .await;
     let outcome = Outcome {
         succeeded: answer.succeeded(),
         status_code: answer.status.map(i32::from),

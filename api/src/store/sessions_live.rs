@@ -33,6 +33,16 @@ fn clamp_i32(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
+/// Locks the streams' rows in id order (callers pass them sorted): the first lock a batch of
+/// reports takes, as every writer of a stream's events does.
+pub async fn lock_streams(conn: &mut PgConnection, streams: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query("SELECT 1 FROM streams WHERE id = ANY ($1) ORDER BY id FOR UPDATE")
+        .bind(streams)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn connected(
     conn: &mut PgConnection,
     r: SessionRef<'_>,
@@ -180,6 +190,9 @@ pub async fn health(
     Ok(n)
 }
 
+/// Measured frame rate may exceed `max_fps` by this factor, as the ingest allows.
+const FPS_TOLERANCE: f64 = 1.05;
+
 /// The figures of a report outside the limits: (figure, measured, configured).
 pub fn out_of_range(h: &Health, l: &Limits) -> Vec<(&'static str, String, String)> {
     let mut out = Vec::new();
@@ -200,10 +213,21 @@ pub fn out_of_range(h: &Health, l: &Limits) -> Vec<(&'static str, String, String
     );
     check("max_width", h.width.map(u64::from), l.max_width);
     check("max_height", h.height.map(u64::from), l.max_height);
-    if h.fps.is_finite() && h.fps > f64::from(l.max_fps) + 0.5 {
+    // The ingest's own tolerance (timestamp rounding), so both judge alike.
+    if h.fps.is_finite() && h.fps > f64::from(l.max_fps) * FPS_TOLERANCE {
         out.push(("max_fps", format!("{:.1}", h.fps), l.max_fps.to_string()));
     }
     out
+}
+
+/// Whether a report carries the figure a limit is about.
+fn measured(h: &Health, figure: &str) -> bool {
+    match figure {
+        "max_keyframe_interval_ms" => h.keyframe_interval_ms.is_some(),
+        "max_width" => h.width.is_some(),
+        "max_height" => h.height.is_some(),
+        _ => true,
+    }
 }
 
 async fn health_transitions(
@@ -219,11 +243,19 @@ async fn health_transitions(
     .bind(r.tenant)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((limits, before)) = row else {
+    let Some((limits, mut before)) = row else {
         return Ok(());
     };
+    before.sort();
     let now = out_of_range(h, &limits.0);
-    let names: Vec<String> = now.iter().map(|(n, _, _)| (*n).to_string()).collect();
+    let mut names: Vec<String> = now.iter().map(|(n, _, _)| (*n).to_string()).collect();
+    // A figure this report does not carry (no keyframe yet after a reconnect) keeps its state.
+    for b in &before {
+        if !names.contains(b) && !measured(h, b) {
+            names.push(b.clone());
+        }
+    }
+    names.sort();
     if names == before {
         return Ok(());
     }

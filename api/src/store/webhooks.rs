@@ -386,8 +386,8 @@ pub async fn attempts(
     .await
 }
 
-/// Queues the event again for the tenant's enabled endpoints (one, when `webhook` is given), whether
-/// or not their filters take it now; answers how many deliveries were queued.
+/// Queues the event again: for one endpoint (`webhook`) whatever its filters, or for every enabled
+/// endpoint of the tenant whose filters take it; answers how many deliveries were queued.
 pub async fn redeliver(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -458,12 +458,16 @@ async fn notify(conn: &mut PgConnection) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Pending deliveries of all tenants and the age of the oldest due one, seconds.
+/// Pending deliveries of enabled endpoints (all tenants), and how long the longest-waiting due one
+/// (not in flight) has been due, seconds. Deliveries of disabled endpoints wait for a re-enable and
+/// are not a backlog of the workers.
 pub async fn backlog(db: &PgPool) -> sqlx::Result<(i64, f64)> {
     sqlx::query_as(
-        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM (now() - min(created_at)
-                    FILTER (WHERE next_attempt_at <= now())))::float8, 0)
-           FROM webhook_deliveries WHERE status = 'pending'",
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM (now() - min(d.next_attempt_at)
+                    FILTER (WHERE d.next_attempt_at <= now()
+                              AND (d.lease_until IS NULL OR d.lease_until < now()))))::float8, 0)
+           FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+          WHERE d.status = 'pending' AND w.enabled",
     )
     .fetch_one(db)
     .await

@@ -164,52 +164,77 @@ pub fn body_of(event: &EventRow) -> Vec<u8> {
     serde_json::to_vec(&short).unwrap_or_default()
 }
 
-/// The signed request headers of one attempt, for every secret still valid.
+/// The signed request headers of one attempt, for every secret still valid. An error when the
+/// current secret cannot be unsealed (`INLET_SECRET_KEY` changed): nothing is sent unsigned.
 pub fn signed_headers(
     seal_key: &[u8; 32],
     current: &[u8],
     previous: Option<(&[u8], chrono::DateTime<Utc>)>,
     event_id: &str,
     body: &[u8],
-) -> Vec<(&'static str, String)> {
+) -> Result<Vec<(&'static str, String)>, String> {
     let now = Utc::now();
-    let mut secrets = Vec::new();
-    for sealed in
-        std::iter::once(current).chain(previous.filter(|(_, until)| *until > now).map(|(s, _)| s))
-    {
-        match crypto::open(seal_key, sealed).and_then(|b| String::from_utf8(b).ok()) {
+    let open =
+        |sealed: &[u8]| crypto::open(seal_key, sealed).and_then(|b| String::from_utf8(b).ok());
+    let Some(current) = open(current) else {
+        return Err("not sent: the endpoint's secret cannot be unsealed (was INLET_SECRET_KEY changed?); rotate the secret".into());
+    };
+    let mut secrets = vec![current];
+    if let Some((sealed, until)) = previous.filter(|(_, until)| *until > now) {
+        match open(sealed) {
             Some(s) => secrets.push(s),
-            None => tracing::error!(
-                event = event_id,
-                "a webhook secret cannot be unsealed (was INLET_SECRET_KEY changed?)"
-            ),
+            None => {
+                tracing::warn!(event = event_id, until = %until, "the previous webhook secret cannot be unsealed; signing with the current one only")
+            }
         }
     }
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let ts = now.timestamp();
     let sig = webhook::sign(&refs, event_id, ts, body);
-    vec![
+    Ok(vec![
         ("webhook-id", event_id.to_string()),
         ("webhook-timestamp", ts.to_string()),
         ("webhook-signature", sig.standard),
         ("inlet-signature", sig.inlet),
-    ]
+    ])
+}
+
+/// Sends one signed attempt, or answers why it was not sent.
+pub async fn send_signed(
+    client: &WebhookClient,
+    seal_key: &[u8; 32],
+    url: &str,
+    current: &[u8],
+    previous: Option<(&[u8], chrono::DateTime<Utc>)>,
+    event: &EventRow,
+) -> Answer {
+    let body = body_of(event);
+    match signed_headers(seal_key, current, previous, &event.id, &body) {
+        Ok(headers) => client.post(url, &headers, body).await,
+        Err(error) => Answer {
+            status: None,
+            retry_after: None,
+            excerpt: String::new(),
+            error: Some(error),
+            latency: Duration::ZERO,
+        },
+    }
 }
 
 impl Deliverer {
     async fn deliver(&self, c: Claimed) {
         let ctx = &self.ctx;
-        let body = body_of(&c.event);
-        let headers = signed_headers(
+        let answer = send_signed(
+            &self.client,
             &ctx.seal_key,
+            &c.url,
             &c.secret_sealed,
             c.previous_secret_sealed
                 .as_deref()
                 .zip(c.previous_secret_expires_at),
-            &c.event.id,
-            &body,
-        );
-        let answer = self.client.post(&c.url, &headers, body).await;
+            &c.event,
+        )
+        .await;
         let attempt = c.attempts + 1;
         let gone = answer.status == Some(410);
         let outcome = self.outcome(&answer, attempt, gone);

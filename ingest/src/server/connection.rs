@@ -172,9 +172,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     /// Ends this connection's part of the session (live gauge, sink, reports), once. A publisher
-    /// that left or dropped parks the session for its reconnect window; a cut, a broken limit, the
+    /// that dropped parks the session for its reconnect window; a cut, a broken limit, the
     /// duration limit or a shutdown end it.
     fn end_media(&mut self, reason: &str) {
+        self.end_media_with(reason, true)
+    }
+
+    /// `end_media`, where `may_park: false` ends the session even for a reason that would park it:
+    /// a publisher that sent `FCUnpublish`/`deleteStream` stopped on purpose, so the stream goes
+    /// idle at once instead of waiting out the reconnect window (docs/decisions.md, "A deliberate
+    /// stop is not a drop").
+    fn end_media_with(&mut self, reason: &str, may_park: bool) {
         if self.live {
             // The last figures of this connection, so even a short publish has them.
             self.report_health();
@@ -182,7 +190,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             self.shared.metrics.live_sessions.dec();
         }
         if let Some(a) = self.attached.take() {
-            let park = reconnectable(reason) && a.allow.reconnect_window_seconds > 0;
+            let park = may_park && reconnectable(reason) && a.allow.reconnect_window_seconds > 0;
             self.shared.sessions.detach(&a, reason, park);
         }
     }
@@ -330,7 +338,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 None
             }
             Event::Unpublish => {
-                self.end_media("publisher_left");
+                self.end_media_with("publisher_left", false);
                 self.unpublished = Some(Instant::now());
                 None
             }

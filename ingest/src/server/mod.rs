@@ -522,8 +522,9 @@ async fn handle(
                     connection::serve(stream, Some(fd), peer, true, shared, shutdown).await
                 }
                 Ok(Err(e)) => {
-                    shared.metrics.closed("tls_error");
-                    tracing::warn!(client = %peer, error = %e, "TLS handshake failed (an rtmp:// client on the rtmps:// port?)");
+                    let (reason, hint) = tls::classify_failure(&e);
+                    shared.metrics.closed(reason);
+                    tracing::warn!(client = %peer, error = %e, reason, "TLS handshake failed: {hint}");
                 }
                 Err(_) => {
                     shared.metrics.closed("handshake_timeout");

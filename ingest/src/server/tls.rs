@@ -153,3 +153,60 @@ pub fn server_config(resolver: Arc<ReloadingCert>) -> anyhow::Result<Arc<ServerC
         .with_cert_resolver(resolver);
     Ok(Arc::new(config))
 }
+
+/// Why a TLS handshake failed, for the close-reason metric and a log line an operator can act on:
+/// the client refused our certificate (`tls_bad_certificate`: OBS ignores IP addresses in
+/// certificates, so `rtmps://` needs a name the certificate carries, and a self-signed one must be
+/// trusted), the client did not speak TLS at all (`tls_not_tls`: an `rtmp://` URL on the RTMPS
+/// port), or anything else (`tls_error`).
+pub fn classify_failure(e: &std::io::Error) -> (&'static str, &'static str) {
+    use rustls::AlertDescription as A;
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::AlertReceived(
+            A::BadCertificate
+            | A::UnknownCA
+            | A::CertificateUnknown
+            | A::CertificateExpired
+            | A::UnsupportedCertificate
+            | A::AccessDenied,
+        )) => (
+            "tls_bad_certificate",
+            "the client refused this server's certificate: the rtmps:// host must be a name the certificate carries (OBS ignores IP addresses in certificates), and a self-signed certificate must be trusted by the client (docs/troubleshooting.md)",
+        ),
+        Some(rustls::Error::InvalidMessage(_)) => (
+            "tls_not_tls",
+            "the client did not speak TLS: an rtmp:// URL on the rtmps:// port?",
+        ),
+        _ => ("tls_error", "see the error"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(e: rustls::Error) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+    }
+
+    #[test]
+    fn a_refused_certificate_is_told_apart_from_a_plain_rtmp_client() {
+        let refused = io(rustls::Error::AlertReceived(
+            rustls::AlertDescription::UnknownCA,
+        ));
+        assert_eq!(classify_failure(&refused).0, "tls_bad_certificate");
+        let bad = io(rustls::Error::AlertReceived(
+            rustls::AlertDescription::BadCertificate,
+        ));
+        assert_eq!(classify_failure(&bad).0, "tls_bad_certificate");
+        let plain = io(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType,
+        ));
+        assert_eq!(classify_failure(&plain).0, "tls_not_tls");
+        let other = std::io::Error::other("reset");
+        assert_eq!(classify_failure(&other).0, "tls_error");
+    }
+}
