@@ -31,6 +31,9 @@ struct Cli {
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
+    // Crypto backends chosen explicitly (rustls links both ring and aws-lc here).
+    inlet_api::domain::publish_token::install_crypto_provider();
+    inlet_ingest::server::tls::install_crypto_provider();
     // The dashboard's preview plays from this process's own HLS origin.
     cli.api.dashboard_hls_url = cli.ingest.hls_public_url.clone();
     init_tracing(cli.common.log_format);

@@ -6,7 +6,11 @@
 //! "disconnect", sees ffmpeg cut and the retry with the old key explained, excludes 127.0.0.1 with
 //! the allowlist editor and sees that refusal explained, visits every page with no console error,
 //! and writes screenshots of the main pages into `docs/screenshots/` (`INLET_SCREENSHOTS_DIR`
-//! overrides). The scenario itself is `tests/dashboard/dashboard.mjs`.
+//! overrides). Webhooks too: an endpoint added on the Webhooks page points at a receiver inside the
+//! script (so `inlet` runs with `INLET_WEBHOOK_ALLOW_PRIVATE=true`), which checks that the secret
+//! shown once signs what it gets; Test, the deliveries log, redelivery, secret rotation and the
+//! stream's Events timeline are used as a customer would. The scenario itself is
+//! `tests/dashboard/dashboard.mjs`.
 //!
 //! Like `ingest/tests/hls_browser.rs` it runs `npm ci` (in `tests/dashboard/` for playwright-core
 //! and in `web/` for hls.js) when `node_modules` is missing, so the first run needs the npm
@@ -75,6 +79,8 @@ async fn start_inlet(data_dir: &Path) -> Inlet {
         .args(["--health-interval-secs", "1"])
         // The ingest builds playback URLs from it, and the dashboard's CSP admits its origin.
         .env("INLET_HLS_PUBLIC_URL", &hls_url)
+        // The test's webhook receiver listens on 127.0.0.1, over plain http.
+        .env("INLET_WEBHOOK_ALLOW_PRIVATE", "true")
         .env_remove("DATABASE_URL")
         .env_remove("INLET_ADMIN_TOKEN")
         .env_remove("INLET_DASHBOARD_MEDIA_ORIGINS")
@@ -220,7 +226,7 @@ async fn dashboard_walkthrough_in_headless_chromium() {
         .expect("node_modules");
     assert_eq!(hidden.status(), 404, "node_modules is not served");
 
-    let run = browser::run_script(&fixtures, "dashboard.mjs", Duration::from_secs(150), |c| {
+    let run = browser::run_script(&fixtures, "dashboard.mjs", Duration::from_secs(240), |c| {
         c.args(["--base", &inlet.api])
             .args(["--email", &inlet.email])
             .args(["--password", &inlet.password])
@@ -284,6 +290,9 @@ async fn dashboard_walkthrough_in_headless_chromium() {
         "stream-settings",
         "stream-sessions",
         "api-tokens",
+        "stream-events",
+        "webhooks",
+        "webhook",
         "signing-keys",
         "audit-log",
         "account",

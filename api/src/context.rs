@@ -27,6 +27,7 @@ pub struct ApiContext {
 
 impl ApiContext {
     pub fn new(db: PgPool, config: ApiConfig) -> ApiContext {
+        crate::domain::publish_token::install_crypto_provider();
         let config = Arc::new(config);
         ApiContext {
             db,

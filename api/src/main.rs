@@ -17,6 +17,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
+    inlet_api::domain::publish_token::install_crypto_provider();
     init_tracing(cli.common.log_format);
     if cli.api.secret_key.is_none() {
         anyhow::bail!(

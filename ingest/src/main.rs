@@ -19,6 +19,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    inlet_ingest::server::tls::install_crypto_provider();
     init_tracing(cli.common.log_format);
     let Some(secret) = cli.common.node_secret.clone() else {
         anyhow::bail!(

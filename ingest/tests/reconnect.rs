@@ -1,9 +1,10 @@
-//! The reconnect window end to end (SPEC §3, §6): ffmpeg is killed mid-publish and restarted within
-//! `reconnect_window_seconds`; the stream stays live (reconnecting) in between, the second publish
+//! The reconnect window end to end (docs/api.md): ffmpeg is killed mid-publish and restarted
+//! within `reconnect_window_seconds`; the stream stays live (reconnecting) in between, the second publish
 //! continues the same session with the same playback URL, the playlist carries
 //! `EXT-X-DISCONTINUITY` and ffmpeg decodes it across the reconnect; once the window passes after the
-//! last publish, the playlist ends and the stream is idle. Both services' `/metrics` expose the
-//! SPEC §9 series, scraped and parsed.
+//! last publish, the playlist ends and the stream is idle. A publisher that stops on purpose
+//! (`FCUnpublish`/`deleteStream`) ends its session at once, window or not. Both services'
+//! `/metrics` expose the series of docs/operations.md, scraped and parsed.
 
 mod common;
 
@@ -220,4 +221,28 @@ async fn a_takeover_by_the_same_key_continues_the_session_and_cuts_the_old_conne
         1,
         "one sink fed by both connections"
     );
+}
+
+#[tokio::test]
+async fn a_deliberate_stop_ends_the_session_at_once_despite_the_window() {
+    let stack = Stack::start().await;
+    let o = Owner::new(&stack).await;
+    o.patch(json!({"reconnect_window_seconds": 30})).await;
+    // ffmpeg ends a file cleanly: FCUnpublish and deleteStream, as OBS's Stop Streaming does.
+    let out = ffmpeg_publish(&stack.rtmp_url("live", &o.key), 3).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stopped = std::time::Instant::now();
+    let idle = wait_stream(&o, "idle at once", |s| s["status"] == "idle").await;
+    assert!(
+        stopped.elapsed() < Duration::from_secs(5),
+        "idle after {:?}, not after the 30 s window",
+        stopped.elapsed()
+    );
+    assert_eq!(idle["active_session"], Value::Null);
+    let sessions = o.sessions().await;
+    assert_eq!(sessions[0]["end_reason"], "publisher_left", "{sessions:?}");
 }

@@ -9,9 +9,18 @@
 // finds the refusal explained in plain words; edits the stream's allowlist to exclude 127.0.0.1
 // and finds that refusal explained; visits every page, saving screenshots into DIR; checks focus
 // order and 360 px layout; and fails on any console error or uncaught page error.
+// Webhooks: a receiver in this script (node:http, answering 200 to every POST) gets an endpoint
+// added on the Webhooks page (a bad URL first, refused beside its field); the secret is shown once
+// and signs every request the receiver gets (Standard Webhooks, checked here); Test shows the
+// receiver's answer; the deliveries list shows the test and the stream's events, filters by
+// status and redelivers; the secret is rotated with a grace (both signatures), the endpoint
+// disabled and enabled; a filtered second endpoint is added and deleted. The stream's Events tab
+// shows its timeline (created, connected, active, key rotated, idle, rejected) in words.
 // Prints one JSON line {"ok": bool, "steps": [...], "consoleErrors": [...], ...}; exits 0 only when ok.
 
 import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { createServer } from "node:http";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -103,8 +112,49 @@ function publish(url, seconds) {
   return { child, done };
 }
 
-/** Redacts the secret part of keys and tokens before anything is printed. */
-const redact = (s) => String(s).replace(/(sk_[A-Za-z0-9]{10}_)[A-Za-z0-9]+/g, "$1…").replace(/(inlet_[A-Za-z0-9]{10}_)[A-Za-z0-9]+/g, "$1…");
+/** Redacts the secret part of keys, tokens and webhook secrets before anything is printed. */
+const redact = (s) => String(s)
+  .replace(/(sk_[A-Za-z0-9]{10}_)[A-Za-z0-9]+/g, "$1…")
+  .replace(/(inlet_[A-Za-z0-9]{10}_)[A-Za-z0-9]+/g, "$1…")
+  .replace(/whsec_[A-Za-z0-9+/=]+/g, "whsec_…");
+
+/** A webhook receiver on 127.0.0.1 that answers 200 to every request and keeps what it got. */
+async function startReceiver() {
+  const got = [];
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      let event = null;
+      try {
+        event = JSON.parse(body);
+      } catch (_) {
+        event = null;
+      }
+      got.push({ method: req.method, path: req.url, headers: req.headers, body, event });
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ received: true, by: "dashboard.mjs" }));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/hooks/inlet`,
+    got,
+    close() {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+/** Whether a request carries a Standard Webhooks signature (`webhook-signature`) made with `secret`. */
+function signedWith(req, secret) {
+  const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+  const signed = `${req.headers["webhook-id"]}.${req.headers["webhook-timestamp"]}.${req.body}`;
+  const mac = createHmac("sha256", key).update(signed).digest("base64");
+  return String(req.headers["webhook-signature"] || "").split(" ").includes(`v1,${mac}`);
+}
 
 async function main() {
   const started = Date.now();
@@ -114,6 +164,7 @@ async function main() {
   const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
   const profile = mkdtempSync(join(tmpdir(), "inlet-dashboard-chromium-"));
   const publishers = [];
+  const receiver = await startReceiver();
   let context;
   try {
     context = await chromium.launchPersistentContext(profile, {
@@ -129,8 +180,19 @@ async function main() {
     const page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(15_000);
     const where = () => new URL(page.url()).hash || "/";
+    // Answers the scenario provokes on purpose (status and path), once each: the browser logs
+    // "Failed to load resource" for them, which is no error of the dashboard.
+    const expected = [];
+    const expectHttpError = (status, path) => expected.push({ status, path });
     page.on("console", (m) => {
-      if (m.type() === "error") result.consoleErrors.push(redact(`${where()}: ${m.text()}`).slice(0, 400));
+      if (m.type() !== "error") return;
+      const loc = m.location() && m.location().url ? new URL(m.location().url).pathname : "";
+      const i = expected.findIndex((x) => loc === x.path && m.text().includes(`status of ${x.status}`));
+      if (i >= 0) {
+        expected.splice(i, 1);
+        return;
+      }
+      result.consoleErrors.push(redact(`${where()}: ${m.text()}`).slice(0, 400));
     });
     page.on("pageerror", (e) => result.pageErrors.push(redact(`${where()}: ${e.message}`).slice(0, 400)));
     page.on("response", (r) => {
@@ -161,15 +223,50 @@ async function main() {
     const shot = async (name, o = {}) => {
       await auditControls(name);
       const path = join(opts.screenshots, `${name}.png`);
-      // Let the last poll land and the caret stop blinking into the picture.
+      // Let the last poll land and the caret stop blinking into the picture; toasts are transient.
       await page.evaluate(() => {
         if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
         window.getSelection().removeAllRanges();
+        document.querySelectorAll(".toast").forEach((t) => t.remove());
       });
       await page.screenshot({ path, fullPage: o.fullPage ?? true, animations: "disabled", caret: "hide" });
       result.screenshots.push(`${name}.png`);
     };
     const clipboard = () => page.evaluate(() => navigator.clipboard.readText());
+    // From the page's heading, Tab until the control named `label` has the focus, which must show.
+    const tabTo = async (label, most = 60) => {
+      await page.getByRole("heading", { level: 1 }).focus();
+      for (let i = 0; i < most; i++) {
+        await page.keyboard.press("Tab");
+        const info = await page.evaluate(() => {
+          const el = document.activeElement;
+          const cs = getComputedStyle(el);
+          return { label: el.getAttribute("aria-label") || el.textContent.trim().slice(0, 40), outline: cs.outlineStyle, width: cs.outlineWidth };
+        });
+        if (info.label === label) {
+          check(info.outline !== "none" && info.width !== "0px", `no visible focus: ${JSON.stringify(info)}`);
+          return { ...info, tabs: i + 1 };
+        }
+      }
+      throw new Error(`Tab never reached ${label}`);
+    };
+    const waitFor = async (what, fn, ms = 15_000) => {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const v = fn();
+        if (v) return v;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await sleep(200);
+      }
+    };
+    const narrow = async (what) => {
+      await page.setViewportSize({ width: 360, height: 780 });
+      await sleep(300);
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      await page.setViewportSize({ width: 1280, height: 860 });
+      check(width <= 362, `${what} is ${width} px wide at a 360 px viewport`);
+      return width;
+    };
     const go = async (hash) => {
       await page.evaluate((hsh) => {
         location.hash = hsh;
@@ -194,9 +291,77 @@ async function main() {
       await page.getByRole("heading", { level: 1, name: "Streams" }).waitFor();
     });
 
+    // --- a webhook endpoint pointing at the receiver, before the stream exists: it gets all of it
+    await step("webhooks: a URL the API refuses is explained beside the field", async () => {
+      await go("#/webhooks");
+      await page.getByRole("heading", { level: 1, name: "Webhooks" }).waitFor();
+      await page.getByText("No endpoints yet.").waitFor();
+      await page.getByLabel("Endpoint URL").fill("ftp://example.com/hooks");
+      expectHttpError(422, "/v1/webhooks");
+      const answer = page.waitForResponse((r) => r.url().endsWith("/v1/webhooks") && r.request().method() === "POST");
+      await page.getByRole("button", { name: "Add endpoint" }).click();
+      check((await answer).status() === 422, "a bad URL was accepted");
+      const err = page.locator("#webhook-url-err");
+      await err.waitFor();
+      const text = await err.innerText();
+      check(/^url: must start with https:\/\//.test(text), `URL error: ${text}`);
+      check((await page.getByLabel("Endpoint URL").getAttribute("aria-invalid")) === "true", "the URL field is not marked invalid");
+      return text;
+    });
+    let hook;
+    let secret;
+    await step("webhooks: add an endpoint; its signing secret is shown once", async () => {
+      await page.getByLabel("Endpoint URL").fill(receiver.url);
+      await page.getByLabel("Description (optional)").fill("dashboard.mjs receiver");
+      check(await page.getByLabel("All events, including types added later").isChecked(), "all events is not the default");
+      const answer = page.waitForResponse((r) => r.url().endsWith("/v1/webhooks") && r.request().method() === "POST");
+      await page.getByRole("button", { name: "Add endpoint" }).click();
+      const resp = await answer;
+      check(resp.status() === 201, `POST /v1/webhooks answered ${resp.status()}`);
+      const made = await resp.json();
+      hook = made.webhook;
+      const sent = resp.request().postDataJSON();
+      check(sent.events === null && sent.stream_ids === null && sent.ordering === "none", `create body: ${JSON.stringify(sent)}`);
+      await page.waitForFunction((id) => location.hash === `#/webhooks/${id}`, hook.id);
+      const field = page.locator("#webhook-secret");
+      await field.waitFor();
+      check(/^whsec_•+$/.test(await field.inputValue()), "the secret is not masked");
+      check(!page.url().includes("whsec_"), "the secret is in the URL");
+      await page.getByRole("button", { name: "Copy Signing secret" }).click();
+      secret = await clipboard();
+      check(secret === made.secret && /^whsec_/.test(secret), "copied secret differs from the API's secret");
+      await page.getByRole("button", { name: "Show Signing secret" }).click();
+      check((await field.inputValue()) === secret, "Show does not reveal the secret");
+      await page.getByRole("button", { name: "Hide Signing secret" }).click();
+      return { id: hook.id };
+    });
+    await step("webhooks: Send test event (keyboard) shows the receiver's answer", async () => {
+      const found = await tabTo("Send test event");
+      const answer = page.waitForResponse((r) => r.url().endsWith(`/v1/webhooks/${hook.id}/test`));
+      await page.keyboard.press("Enter");
+      const r = await (await answer).json();
+      const box = page.locator("#webhook-test-result");
+      await box.getByText("Succeeded").waitFor();
+      const text = await box.innerText();
+      check(r.succeeded && r.status_code === 200, `test answer: ${JSON.stringify(r)}`);
+      check(text.includes("HTTP 200") && text.includes(`${r.latency_ms} ms`) && text.includes(r.event_id) && text.includes("dashboard.mjs"), `test result: ${text}`);
+      const got = receiver.got.find((x) => x.event && x.event.id === r.event_id);
+      check(got && got.event.type === "webhook.test" && got.headers["webhook-id"] === r.event_id, "the receiver did not get the test event");
+      check(signedWith(got, secret), "the test event is not signed with the secret shown");
+      return { tabs: found.tabs, latencyMs: r.latency_ms };
+    });
+    await step("webhooks: the test shows in the deliveries list", async () => {
+      const row = page.locator('#deliveries-table tr[data-event-type="webhook.test"]');
+      await row.first().waitFor();
+      const text = await row.first().innerText();
+      check(/HTTP 200/.test(text) && /#1/.test(text) && /succeeded/.test(text), `delivery row: ${text}`);
+      return text.replace(/\s+/g, " ");
+    });
+
     // --- create a stream
     let created;
     await step("create a stream", async () => {
+      await go("#/streams");
       await page.getByRole("link", { name: "New stream" }).first().click();
       await page.getByLabel("Name", { exact: true }).fill("studio-a");
       const answer = page.waitForResponse((r) => r.url().endsWith("/v1/streams") && r.request().method() === "POST");
@@ -243,22 +408,7 @@ async function main() {
 
     await step("keyboard only: Tab reaches Copy Server, Enter copies, focus is visible", async () => {
       await page.evaluate(() => navigator.clipboard.writeText(""));
-      await page.getByRole("heading", { level: 1 }).focus();
-      let found = null;
-      for (let i = 0; i < 40; i++) {
-        await page.keyboard.press("Tab");
-        const info = await page.evaluate(() => {
-          const el = document.activeElement;
-          const cs = getComputedStyle(el);
-          return { label: el.getAttribute("aria-label") || el.textContent.trim().slice(0, 40), outline: cs.outlineStyle, width: cs.outlineWidth };
-        });
-        if (info.label === "Copy Server") {
-          found = info;
-          break;
-        }
-      }
-      check(found, "Tab never reached the Copy Server button");
-      check(found.outline !== "none" && found.width !== "0px", `no visible focus: ${JSON.stringify(found)}`);
+      const found = await tabTo("Copy Server");
       await page.keyboard.press("Enter");
       await page.getByRole("button", { name: "Copy Server" }).filter({ hasText: "Copied" }).waitFor();
       check((await clipboard()) === apiServer, "Enter on Copy Server did not copy");
@@ -427,6 +577,136 @@ async function main() {
       return result.checks.ipExplanation;
     });
 
+    // --- what happened, as events: the stream's timeline, the receiver, the deliveries log
+    await step("the stream's Events tab: its timeline, newest first, in words", async () => {
+      await go(`#/streams/${streamId}/events`);
+      const list = page.locator("#events-list");
+      for (const t of ["stream.created", "stream.connected", "stream.active", "stream.key_rotated", "stream.idle", "stream.rejected", "stream.updated"]) {
+        await list.locator(`li[data-type="${t}"]`).first().waitFor({ timeout: 15_000 });
+      }
+      const types = await list.locator("li").evaluateAll((els) => els.map((el) => el.dataset.type));
+      check(types[types.length - 1] === "stream.created", `oldest is not stream.created: ${types.join(", ")}`);
+      check(types.indexOf("stream.idle") < types.indexOf("stream.connected"), `not newest first: ${types.join(", ")}`);
+      const active = await list.locator('li[data-type="stream.active"]').first().innerText();
+      check(/HLS playback is ready at http:\/\/127\.0\.0\.1:\d+\/hls\//.test(active), `stream.active: ${active}`);
+      const idle = await list.locator('li[data-type="stream.idle"]').first().innerText();
+      check(/Session ended \((kicked:)?key_rotated\): The key was rotated/.test(idle), `stream.idle: ${idle}`);
+      const rejected = await list.locator('li[data-type="stream.rejected"]').allInnerTexts();
+      check(rejected.some((t) => /Publish refused: ip_not_allowed/.test(t)) && rejected.some((t) => /Publish refused: key_expired/.test(t)), `stream.rejected: ${rejected.join(" | ")}`);
+      const first = list.locator('li[data-type="stream.created"]');
+      await first.getByText("JSON", { exact: true }).click();
+      const json = JSON.parse(await first.locator("pre").innerText());
+      check(json.type === "stream.created" && json.stream_id === streamId && json.sequence === 1 && json.data.stream.name === "studio-a", `JSON: ${JSON.stringify(json).slice(0, 200)}`);
+      await shot("stream-events");
+      await narrow("the Events tab");
+      return types;
+    });
+    await step("the receiver got the stream's events, signed with the secret", async () => {
+      const want = ["stream.created", "stream.connected", "stream.active", "stream.key_rotated", "stream.idle", "stream.rejected"];
+      const got = await waitFor(`deliveries of ${want.join(", ")}`, () => {
+        const mine = receiver.got.filter((x) => x.event && x.event.stream_id === streamId);
+        return want.every((t) => mine.some((x) => x.event.type === t)) ? mine : null;
+      });
+      check(got.every((x) => signedWith(x, secret)), "a delivery is not signed with the secret");
+      const created = got.find((x) => x.event.type === "stream.created");
+      check(created.event.sequence === 1 && created.headers["webhook-id"] === created.event.id, "stream.created envelope");
+      return { deliveries: got.length };
+    });
+    let redelivered;
+    await step("webhooks: the deliveries list filters by status and redelivers", async () => {
+      await go(`#/webhooks/${hook.id}`);
+      const table = page.locator("#deliveries-table");
+      const createdRow = table.locator('tr[data-event-type="stream.created"]');
+      await createdRow.first().waitFor();
+      await page.getByLabel("Delivery status").selectOption("pending");
+      await page.getByText("No pending deliveries.").waitFor();
+      await page.getByLabel("Delivery status").selectOption("succeeded");
+      await createdRow.first().waitFor();
+      const states = await table.locator("tbody tr").evaluateAll((els) => els.map((el) => el.dataset.deliveryStatus));
+      check(states.length > 0 && states.every((x) => x === "succeeded"), `succeeded filter: ${states.join(", ")}`);
+      await page.getByLabel("Delivery status").selectOption("");
+      redelivered = await createdRow.first().getAttribute("data-event-id");
+      const before = receiver.got.filter((x) => x.event && x.event.id === redelivered).length;
+      const answer = page.waitForResponse((r) => r.url().endsWith(`/v1/events/${redelivered}/redeliver`));
+      await createdRow.first().getByRole("button", { name: `Redeliver stream.created ${redelivered}` }).click();
+      const resp = await answer;
+      check(resp.status() === 202 && resp.request().postDataJSON().webhook_id === hook.id, `redeliver answered ${resp.status()}`);
+      await page.getByText("stream.created queued again").waitFor();
+      await waitFor("the redelivery", () => receiver.got.filter((x) => x.event && x.event.id === redelivered).length > before);
+      await page.waitForFunction((id) => document.querySelectorAll(`#deliveries-table tr[data-event-id="${id}"]`).length >= 2, redelivered, { timeout: 15_000 });
+      return { redelivered };
+    });
+    await step("webhooks: rotate the secret with a 1 hour grace; deliveries carry both signatures", async () => {
+      await page.getByLabel("For 1 hour").check();
+      const answer = page.waitForResponse((r) => r.url().endsWith(`/v1/webhooks/${hook.id}/rotate-secret`));
+      await page.getByRole("button", { name: "Rotate secret" }).click();
+      const resp = await answer;
+      check(resp.status() === 200 && resp.request().postDataJSON().grace_seconds === 3600, `rotate answered ${resp.status()}`);
+      const body = await resp.json();
+      await page.locator("#webhook-new-secret").waitFor();
+      check((await page.locator("#webhook-secret").count()) === 0, "the old secret is still shown");
+      await page.getByRole("button", { name: "Copy New signing secret" }).click();
+      const fresh = await clipboard();
+      check(fresh === body.secret && fresh !== secret, "copied new secret differs from the rotation answer");
+      await page.locator("#webhook-facts").getByText("the previous secret also signs until").waitFor();
+      const test = page.waitForResponse((r) => r.url().endsWith(`/v1/webhooks/${hook.id}/test`));
+      await page.getByRole("button", { name: "Send test event" }).click();
+      const r = await (await test).json();
+      const got = receiver.got.find((x) => x.event && x.event.id === r.event_id);
+      check(got && signedWith(got, fresh) && signedWith(got, secret), `not signed with both secrets: ${got && got.headers["webhook-signature"]}`);
+      secret = fresh;
+      await page.locator("#webhook-test-result").getByText(r.event_id).waitFor();
+      await page.locator(`#deliveries-table tr[data-event-id="${r.event_id}"]`).waitFor();
+      const width = await narrow("the webhook page");
+      await shot("webhook");
+      return { width };
+    });
+    await step("webhooks: disable (confirmed) and enable the endpoint", async () => {
+      await page.getByRole("button", { name: "Disable endpoint" }).click();
+      await page.getByRole("dialog", { name: "Disable this endpoint?" }).getByRole("button", { name: "Disable endpoint" }).click();
+      await page.locator("#webhook-status").getByText("Disabled", { exact: true }).waitFor();
+      await page.locator("#webhook-facts").getByText("disabled by a user").waitFor();
+      await page.getByRole("button", { name: "Enable endpoint" }).click();
+      await page.locator("#webhook-status").getByText("Enabled", { exact: true }).waitFor();
+    });
+    await step("webhooks: a second endpoint with event and stream filters, listed, then deleted", async () => {
+      await go("#/webhooks");
+      await page.getByLabel("Endpoint URL").fill(`${receiver.url}?filtered`);
+      await page.getByLabel("Only the types chosen here").check();
+      await page.getByLabel("stream.active").check();
+      await page.getByLabel("stream.idle").check();
+      await page.getByLabel("Only the streams chosen here").check();
+      await page.getByLabel("studio-a").check();
+      await page.getByLabel("In order, per stream").check();
+      const answer = page.waitForResponse((r) => r.url().endsWith("/v1/webhooks") && r.request().method() === "POST");
+      await page.getByRole("button", { name: "Add endpoint" }).click();
+      const resp = await answer;
+      const sent = resp.request().postDataJSON();
+      check(resp.status() === 201, `second endpoint: ${resp.status()}`);
+      check(JSON.stringify(sent.events) === '["stream.active","stream.idle"]' && JSON.stringify(sent.stream_ids) === JSON.stringify([streamId]) && sent.ordering === "per_stream", `body: ${JSON.stringify(sent)}`);
+      const second = (await resp.json()).webhook;
+      await page.locator("#webhook-secret").waitFor();
+      await page.locator("#webhook-facts").getByRole("link", { name: "studio-a" }).waitFor();
+      await go("#/webhooks");
+      const rows = page.locator("#webhooks-table tbody tr");
+      await page.locator(`#webhooks-table tr[data-webhook-id="${second.id}"]`).getByRole("link", { name: "studio-a" }).waitFor();
+      check((await rows.count()) === 2, "the list does not show both endpoints");
+      const text = await page.locator(`#webhooks-table tr[data-webhook-id="${hook.id}"]`).innerText();
+      check(/All events/.test(text) && /All streams/.test(text) && /enabled/i.test(text), `first row: ${text.replace(/\s+/g, " ")}`);
+      await shot("webhooks");
+      await narrow("the webhooks list");
+      await page.locator(`#webhooks-table tr[data-webhook-id="${second.id}"]`).getByRole("link").first().click();
+      await page.getByRole("button", { name: "Delete endpoint" }).click();
+      await page.getByRole("dialog", { name: "Delete this endpoint?" }).waitFor();
+      await page.keyboard.press("Escape");
+      await page.getByRole("dialog").waitFor({ state: "detached" });
+      await page.getByRole("button", { name: "Delete endpoint" }).click();
+      await page.getByRole("dialog").getByRole("button", { name: "Delete endpoint" }).click();
+      await page.getByRole("heading", { level: 1, name: "Webhooks" }).waitFor();
+      await page.locator(`#webhooks-table tr[data-webhook-id="${second.id}"]`).waitFor({ state: "detached" });
+      await page.locator(`#webhooks-table tr[data-webhook-id="${hook.id}"]`).waitFor();
+    });
+
     // --- the other pages
     await step("sessions, with the bitrate chart of the ended session", async () => {
       await go(`#/streams/${streamId}/sessions`);
@@ -479,6 +759,8 @@ async function main() {
       const text = await page.locator("#audit-table").innerText();
       check(/rotated the key of studio-a/.test(text) && /the live publisher was disconnected/.test(text), `audit: ${text.slice(0, 300)}`);
       check(/minted a publish token for studio-a/.test(text), "mint not listed");
+      check(/added the webhook endpoint http:\/\/127\.0\.0\.1:\d+\/hooks\/inlet/.test(text), "webhook creation not listed");
+      check(/rotated the signing secret of http:\/\/127\.0\.0\.1:\d+\/hooks\/inlet; the previous one signs for 1 h more/.test(text), "secret rotation not listed");
       await shot("audit-log");
     });
     await step("account", async () => {
@@ -510,6 +792,7 @@ async function main() {
     }
   } finally {
     for (const p of publishers) p.child.kill("SIGKILL");
+    receiver.close();
     if (context) await context.close().catch(() => {});
     rmSync(profile, { recursive: true, force: true });
     result.elapsedMs = Date.now() - started;

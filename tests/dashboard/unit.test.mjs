@@ -1,10 +1,12 @@
-// Unit tests of the dashboard's pure modules (web/js/cidr.js, web/js/explain.js), run by
-// tests/dashboard.rs with `node --test`. No browser, no server.
+// Unit tests of the dashboard's pure modules (web/js/cidr.js, web/js/explain.js, web/js/events.js),
+// run by tests/dashboard.rs with `node --test`. No browser, no server.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { parseCidr, validateList, contains, admits, formatIPv6, parseIPv6 } from "../../web/js/cidr.js";
 import { explainAttempt, explainEnd, appOf, describeActor } from "../../web/js/explain.js";
+import { EVENT_TYPES, summarizeEvent } from "../../web/js/events.js";
 
 test("IPv4 entries: bare addresses become /32, host bits are cleared, bad ones are named", () => {
   assert.equal(parseCidr("203.0.113.7").normalized, "203.0.113.7/32");
@@ -120,4 +122,38 @@ test("session end reasons in words", () => {
   assert.match(explainEnd("key_rotated"), /rotated/);
   assert.match(explainEnd("publisher_left"), /stopped publishing/);
   assert.equal(explainEnd("something_new"), "something new");
+});
+
+test("the dashboard offers exactly the contract's event types, in its order", () => {
+  const rust = readFileSync(new URL("../../contract/src/events.rs", import.meta.url), "utf8");
+  const contract = [...rust.matchAll(/#\[serde\(rename = "([a-z_.]+)"\)\]/g)].map((m) => m[1]);
+  assert.ok(contract.length >= 19, "the contract's renames are found");
+  assert.deepEqual(EVENT_TYPES.map(([t]) => t), contract);
+  for (const [t, what] of EVENT_TYPES) assert.ok(what.length > 10, `${t} is described`);
+});
+
+test("events in plain words", () => {
+  const ev = (type, data) => ({ type, data: { stream: { name: "studio-a", auth_mode: "key" }, ...data } });
+  assert.equal(summarizeEvent(ev("stream.created", {})), "Stream “studio-a” created (auth mode key).");
+  assert.equal(summarizeEvent(ev("stream.rejected", { reason_code: "invalid_key", count: 3, client_ip: "203.0.113.7" })),
+    "Publish refused: invalid_key × 3 in that minute from 203.0.113.7.");
+  assert.equal(summarizeEvent(ev("stream.rejected", { reason_code: "ip_not_allowed", count: 1, detail: "Not allowed." })),
+    "Publish refused: ip_not_allowed. The encoder was told: “Not allowed.”");
+  assert.equal(summarizeEvent(ev("stream.idle", { end_reason: "kicked:key_rotated", session: { duration_seconds: 42.4 } })),
+    "Session ended (kicked:key_rotated): The key was rotated with “disconnect the live publisher”, so the encoder was cut. It lasted 42 s.");
+  assert.equal(summarizeEvent(ev("stream.idle", { end_reason: "something_new" })), "Session ended (something_new): something new.");
+  assert.equal(summarizeEvent(ev("stream.active", { hls_url: "http://h/hls/x/index.m3u8" })), "Live: HLS playback is ready at http://h/hls/x/index.m3u8");
+  assert.equal(summarizeEvent(ev("stream.connected", { client_ip: "127.0.0.1", tls: false, key_id: "AbCdEfGhIj", node_id: "n1", resumed: false })),
+    "Publish accepted from 127.0.0.1 over RTMP with the key sk_AbCdEfGhIj… on node n1.");
+  assert.equal(summarizeEvent(ev("stream.key_rotated", { key: { prefix: "sk_NEW" }, older_key_ids: ["a"], grace_seconds: 0, disconnect_active: true })),
+    "Key rotated: the new key is sk_NEW…; 1 older key stopped at once; the live publisher was disconnected.");
+  assert.equal(summarizeEvent(ev("stream.unhealthy", { figure: "max_bitrate_kbps", measured: "9000", configured: 6000 })),
+    "Bitrate is outside the limit: measured 9000, limit 6000.");
+  assert.equal(summarizeEvent(ev("stream.disconnected", { reason: "network_error", reconnect_window_seconds: 30 })),
+    "The encoder dropped (network_error); the session waits 30 s for it to come back.");
+  assert.equal(summarizeEvent(ev("stream.disconnected", { reason: "kicked", reconnect_window_seconds: 0 })),
+    "The encoder disconnected (kicked); the session ends with it.");
+  assert.equal(summarizeEvent({ type: "webhook.disabled", data: { webhook: { url: "https://x" }, reason: "410 Gone" } }), "Endpoint https://x disabled: 410 Gone.");
+  for (const [t] of EVENT_TYPES) assert.ok(summarizeEvent({ type: t, data: {} }).length > 5, `${t} has a summary`);
+  assert.equal(summarizeEvent({ type: "stream.future", data: {} }), "stream.future.");
 });

@@ -20,10 +20,14 @@ export class ApiError extends Error {
     this.fieldErrors = Array.isArray(p.errors) ? p.errors : [];
   }
 
+  /** The errors of one field, or of what is under it (`limits.max_fps`, `ip_allowlist[2]`...). */
+  errorsOf(prefix) {
+    return this.fieldErrors.filter((e) => e.field === prefix || e.field.startsWith(`${prefix}.`) || e.field.startsWith(`${prefix}[`));
+  }
+
   /** The detail for one field (`name`, `limits.max_fps`, `ip_allowlist[2]`...), if any. */
   forField(prefix) {
-    return this.fieldErrors
-      .filter((e) => e.field === prefix || e.field.startsWith(`${prefix}.`) || e.field.startsWith(`${prefix}[`))
+    return this.errorsOf(prefix)
       .map((e) => `${e.field}: ${e.detail}`)
       .join("; ");
   }

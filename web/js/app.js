@@ -11,6 +11,7 @@ import { streamsPage, newStreamPage } from "./pages/streams.js";
 import { streamPage } from "./pages/stream.js";
 import { tokensPage } from "./pages/tokens.js";
 import { signingKeysPage } from "./pages/signing_keys.js";
+import { webhooksPage, webhookPage } from "./pages/webhooks.js";
 import { auditPage } from "./pages/audit.js";
 import { accountPage } from "./pages/account.js";
 
@@ -45,7 +46,9 @@ const routes = [
   { re: /^#\/login$/, page: loginPage, public: true },
   { re: /^#\/streams$/, page: streamsPage, nav: "streams" },
   { re: /^#\/streams\/new$/, page: newStreamPage, nav: "streams" },
-  { re: /^#\/streams\/([0-9a-fA-F-]{36})(?:\/(keys|settings|attempts|sessions))?$/, page: streamPage, nav: "streams" },
+  { re: /^#\/streams\/([0-9a-fA-F-]{36})(?:\/(keys|settings|attempts|sessions|events))?$/, page: streamPage, nav: "streams", keepsSecret: true },
+  { re: /^#\/webhooks$/, page: webhooksPage, nav: "webhooks" },
+  { re: /^#\/webhooks\/([0-9a-fA-F-]{36})$/, page: webhookPage, nav: "webhooks", keepsSecret: true },
   { re: /^#\/tokens$/, page: tokensPage, nav: "tokens" },
   { re: /^#\/signing-keys$/, page: signingKeysPage, nav: "signing-keys" },
   { re: /^#\/audit$/, page: auditPage, nav: "audit" },
@@ -54,6 +57,7 @@ const routes = [
 
 const navItems = [
   ["streams", "#/streams", "Streams"],
+  ["webhooks", "#/webhooks", "Webhooks"],
   ["tokens", "#/tokens", "API tokens"],
   ["signing-keys", "#/signing-keys", "Signing keys"],
   ["audit", "#/audit", "Audit log"],
@@ -121,8 +125,8 @@ async function route() {
     cleanup = null;
   }
   const params = hash.match(found.re).slice(1);
-  // A key shown once stays only while its stream's pages are open.
-  secrets.forgetAllExcept(found.page === streamPage ? params[0] : null);
+  // A key or secret shown once stays only while its stream's or webhook's pages are open.
+  secrets.forgetAllExcept(found.keepsSecret ? params[0] : null);
   current = found;
   renderNav();
   replace(main);

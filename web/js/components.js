@@ -1,14 +1,15 @@
 // Building blocks shared by the pages: a secret shown once (masked, with Show and Copy), the IP
-// allowlist editor that validates CIDRs as you type, confirmation dialogs, empty and error states.
+// allowlist editor that validates CIDRs as you type, confirmation dialogs, empty and error states,
+// tables that stack on narrow screens, checkbox groups and the API's field errors beside fields.
 
 import { h, uid, copyButton, replace, announce, toast, stableRender, field, setFieldError } from "./dom.js";
-import { get, post, del } from "./api.js";
+import { get, post, del, ApiError } from "./api.js";
 import { validateList, MAX_ENTRIES } from "./cidr.js";
 
 /** `sk_AbC…_••••` style mask: the public part stays, the secret becomes dots. */
 export function mask(value) {
   const v = String(value || "");
-  const m = /^(sk_[A-Za-z0-9]+_|inlet_[A-Za-z0-9]+_)/.exec(v);
+  const m = /^(sk_[A-Za-z0-9]+_|inlet_[A-Za-z0-9]+_|whsec_)/.exec(v);
   if (m) return `${m[1]}${"•".repeat(16)}`;
   if (v.startsWith("-----BEGIN")) return "-----BEGIN PRIVATE KEY----- •••••••• (hidden)";
   return `${v.slice(0, 6)}${"•".repeat(16)}`;
@@ -43,6 +44,19 @@ export function shownOnce(o) {
     h("div", { class: "copyrow" }, input, show, copyButton(o.label, () => o.value, { class: "primary" })),
     h("p", { class: "hint warn-text" }, o.note || "Shown only this once: copy it now. It is stored only as a hash and cannot be shown again."),
   );
+}
+
+/** A card: a section named by its h2. */
+export function card(title, ...children) {
+  const id = uid("sec");
+  return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title), children);
+}
+
+/** A page whose object is gone (deleted, another organization's): its heading says so and its
+ * body points `back`. */
+export function showNotFound(head, body, title, text, back) {
+  replace(head, h("h1", {}, title));
+  replace(body, emptyState(text, back));
 }
 
 /** A friendly empty state. */
@@ -241,8 +255,8 @@ export function listLoader(box, url, empty, table) {
 }
 
 /** Asks before revoking (`dialog`: title, body, confirmLabel), then DELETEs `path`, says `done` and
- * runs `reload`; a failure is told, not thrown. */
-export async function confirmRevoke(dialog, path, done, reload) {
+ * runs `reload`; a failure is told (after `failed`), not thrown. */
+export async function confirmRevoke(dialog, path, done, reload, failed = "Not revoked") {
   const ok = await confirmDialog({ ...dialog, danger: true });
   if (!ok) return;
   try {
@@ -250,7 +264,7 @@ export async function confirmRevoke(dialog, path, done, reload) {
     toast(done);
     await reload();
   } catch (ex) {
-    toast(`Not revoked: ${ex.message}`, "error");
+    toast(`${failed}: ${ex.message}`, "error");
   }
 }
 
@@ -284,4 +298,60 @@ export function createByNameForm(o) {
     }
   });
   return form;
+}
+
+/** A table that stacks into cards on narrow screens: `columns` are the headings (and each cell's
+ * label there), `rows` are `{attrs, cells}` with one cell per column. */
+export function dataTable({ id, caption, columns, rows }) {
+  return h("table", { class: "table stacked", id },
+    h("caption", { class: "visually-hidden" }, caption),
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows.map((r) => h("tr", r.attrs || {}, r.cells.map((c, i) => h("td", { "data-label": columns[i] }, c))))));
+}
+
+/** A radio button or a checkbox with its label and an optional hint under the label. */
+function choice(type, id, name, value, label, checked, hint) {
+  return h(
+    "div",
+    { class: type === "radio" ? "radio" : "check" },
+    h("input", { type, id, name, value, checked }),
+    h("label", { for: id }, label),
+    hint ? h("p", { class: "hint" }, hint) : null,
+  );
+}
+
+/** One radio of the group `name` (its id is made of the name and the value). */
+export function radio(name, value, label, checked = false, hint = null) {
+  return choice("radio", `${name}-${value.replace(/[^a-z0-9]/gi, "-")}`, name, value, label, checked, hint);
+}
+
+export function checkbox(id, name, value, label, checked = false, hint = null) {
+  return choice("checkbox", id, name, value, label, checked, hint);
+}
+
+/** A labelled group of radios or checkboxes with an error line, shaped like `field()` so that
+ * `setFieldError` and `showFieldErrors` work on it. */
+export function fieldGroup(legend, ...children) {
+  const id = uid("grp");
+  const error = h("p", { class: "field-error", id: `${id}-err`, hidden: true });
+  const wrap = h("fieldset", { id, class: "radios", "aria-describedby": error.id }, h("legend", {}, legend), children, error);
+  return { wrap, input: wrap, error };
+}
+
+/** Shows the API's field errors (problem+json `errors`) beside the fields of `fields` (field name ->
+ * what `field()` or `fieldGroup()` returned), and the rest in `formErr`; answers the first field
+ * with an error, to focus. `ex` null clears them all. */
+export function showFieldErrors(ex, fields, formErr) {
+  const errors = ex instanceof ApiError ? ex.fieldErrors : [];
+  let first = null;
+  const shown = new Set();
+  for (const [name, f] of Object.entries(fields)) {
+    const mine = ex instanceof ApiError ? ex.errorsOf(name) : [];
+    setFieldError(f, mine.length ? ex.forField(name) : null);
+    mine.forEach((e) => shown.add(e));
+    if (mine.length && !first) first = f.input;
+  }
+  const rest = errors.filter((e) => !shown.has(e));
+  formErr.set(rest.length ? rest.map((e) => `${e.field}: ${e.detail}`).join("; ") : first || !ex ? null : ex.message);
+  return first;
 }

@@ -30,7 +30,7 @@ export function seconds(n) {
 
 /**
  * Who an audit actor is, for a sentence: "you (ops@acme.example)", "the API token “ci”".
- * @param {string} actor `user:<id>` or `token:<id>`
+ * @param {string} actor `user:<id>`, `token:<id>` or `system` (Inlet's own decisions)
  * @param {{me?: any, apiTokens?: any[]}} ctx
  */
 export function describeActor(actor, ctx = {}) {
@@ -44,6 +44,7 @@ export function describeActor(actor, ctx = {}) {
     const t = (ctx.apiTokens || []).find((x) => x.id === id);
     return t ? `the API token “${t.name}” (inlet_${id})` : `the API token inlet_${id}`;
   }
+  if (kind === "system") return "Inlet itself";
   return actor || "someone";
 }
 

@@ -1,18 +1,29 @@
-//! Publish tokens (SPEC §3): compact JWS with Ed25519 (`alg: EdDSA`), claims `aud: "inlet-publish"`,
-//! `sub` (stream id), `tid` (tenant id), `exp`, `nbf`, `iat`, `jti`, optional `ip` (CIDR binding) and
-//! `single_use`. Owns minting, parsing and verification; knows nothing of where keys live.
+//! Publish tokens (docs/api.md, "Publish tokens"): JWTs signed with Ed25519 (`alg: EdDSA`), claims
+//! `aud: "inlet-publish"`, `sub` (stream id), `tid` (tenant id), `exp`, `nbf`, `iat`, `jti`,
+//! optional `ip` (CIDR binding) and `single_use`. Owns minting, parsing and verification; knows
+//! nothing of where keys live. Signing and verification are the `jsonwebtoken` crate's, with a
+//! `Validation` that admits EdDSA only (docs/decisions.md, "Publish tokens on jsonwebtoken").
 //!
-//! Only `EdDSA` is ever accepted, and the verifying key comes from the `kid` lookup, never from the
-//! token: `alg: none`, HMAC algorithms (the "public key as HMAC secret" confusion) and any other
-//! algorithm are refused before a signature is looked at.
+//! The header is read first (before any key is looked up) so that `alg: none`, HMAC algorithms
+//! (the "public key as HMAC secret" confusion), any other algorithm and critical extensions are
+//! refused with a sentence naming them; the verifying key comes from the `kid` lookup, never from
+//! the token.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::{
     DecodePrivateKey, EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding,
 };
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::{Deserialize, Serialize};
+
+/// Installs jsonwebtoken's crypto backend (RustCrypto) for this process. Idempotent; every binary
+/// calls it at start, and so does `ApiContext::new` (tests).
+pub fn install_crypto_provider() {
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+}
 
 /// The audience every publish token must name.
 pub const AUDIENCE: &str = "inlet-publish";
@@ -119,28 +130,28 @@ impl KeyPair {
 
 /// Mints a token signed by `key` under `kid`.
 pub fn mint(kid: &str, key: &KeyPair, claims: &Claims) -> anyhow::Result<String> {
-    let header = Header {
-        alg: "EdDSA".into(),
-        kid: Some(kid.into()),
-        typ: Some("JWT".into()),
-        crit: None,
-    };
-    let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
-    let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?);
-    let input = format!("{h}.{p}");
-    let sig = key.signing.sign(input.as_bytes());
-    Ok(format!(
-        "{input}.{}",
-        URL_SAFE_NO_PAD.encode(sig.to_bytes())
-    ))
+    install_crypto_provider();
+    let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+    header.kid = Some(kid.into());
+    header.typ = Some("JWT".into());
+    let der = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: key.signing.to_bytes(),
+        public_key: None,
+    }
+    .to_pkcs8_der()
+    .map_err(|e| anyhow::anyhow!("pkcs8: {e}"))?;
+    Ok(jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_ed_der(der.as_bytes()),
+    )?)
 }
 
 /// A structurally valid EdDSA token whose signature has not been checked yet.
 pub struct Unverified<'a> {
     pub kid: String,
-    signing_input: &'a str,
+    token: &'a str,
     payload: Vec<u8>,
-    signature: Signature,
 }
 
 fn invalid(msg: &str) -> Refusal {
@@ -181,17 +192,26 @@ pub fn parse(token: &str) -> Result<Unverified<'_>, Refusal> {
     let payload = URL_SAFE_NO_PAD
         .decode(p)
         .map_err(|_| invalid("the publish token's payload is malformed"))?;
-    let sig_bytes: [u8; 64] = URL_SAFE_NO_PAD
-        .decode(s)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| invalid("the publish token's signature is malformed"))?;
+    if URL_SAFE_NO_PAD.decode(s).map(|b| b.len()) != Ok(64) {
+        return Err(invalid("the publish token's signature is malformed"));
+    }
     Ok(Unverified {
         kid,
-        signing_input: &token[..h.len() + 1 + p.len()],
+        token,
         payload,
-        signature: Signature::from_bytes(&sig_bytes),
     })
+}
+
+/// What jsonwebtoken checks: EdDSA only, the audience, `exp` and `nbf` with the skew, and the
+/// presence of `exp`, `aud` and `sub`.
+fn validation() -> Validation {
+    let mut v = Validation::new(Algorithm::EdDSA);
+    v.algorithms = vec![Algorithm::EdDSA];
+    v.leeway = CLOCK_SKEW_SECS as u64;
+    v.validate_nbf = true;
+    v.set_audience(&[AUDIENCE]);
+    v.set_required_spec_claims(&["exp", "aud", "sub"]);
+    v
 }
 
 impl Unverified<'_> {
@@ -201,19 +221,50 @@ impl Unverified<'_> {
         serde_json::from_slice(&self.payload).ok()
     }
 
-    /// Verifies the signature with the key the `kid` named, then decodes the claims.
+    /// Verifies the signature with the key the `kid` named and the time window and audience
+    /// (jsonwebtoken's `Validation`), then answers the claims.
     pub fn verify(self, public_raw: &[u8]) -> Result<Claims, Refusal> {
-        let key: [u8; 32] = public_raw
-            .try_into()
-            .map_err(|_| invalid("the signing key is unusable"))?;
-        let key =
-            VerifyingKey::from_bytes(&key).map_err(|_| invalid("the signing key is unusable"))?;
-        key.verify_strict(self.signing_input.as_bytes(), &self.signature)
-            .map_err(|_| {
-                invalid("the publish token's signature does not verify (tampered or wrong key)")
-            })?;
-        serde_json::from_slice(&self.payload)
-            .map_err(|e| Refusal::Invalid(format!("the publish token's claims are malformed: {e}")))
+        if public_raw.len() != 32 {
+            return Err(invalid("the signing key is unusable"));
+        }
+        install_crypto_provider();
+        let peeked = self.peek_claims();
+        let now = chrono::Utc::now().timestamp();
+        match jsonwebtoken::decode::<Claims>(
+            self.token,
+            &DecodingKey::from_ed_der(public_raw),
+            &validation(),
+        ) {
+            Ok(data) => Ok(data.claims),
+            Err(e) => Err(match e.kind() {
+                ErrorKind::ExpiredSignature => Refusal::Expired(match peeked {
+                    Some(c) => format!(
+                        "the publish token expired {} s ago; mint a new one",
+                        now - c.exp
+                    ),
+                    None => "the publish token expired; mint a new one".into(),
+                }),
+                ErrorKind::ImmatureSignature => {
+                    Refusal::NotYetValid(match peeked.and_then(|c| c.nbf) {
+                        Some(nbf) => format!(
+                            "the publish token is not valid for another {} s (nbf)",
+                            nbf - now
+                        ),
+                        None => "the publish token is not valid yet (nbf)".into(),
+                    })
+                }
+                ErrorKind::InvalidAudience => {
+                    Refusal::Invalid(format!("the publish token's audience is not {AUDIENCE:?}"))
+                }
+                ErrorKind::InvalidSignature | ErrorKind::InvalidEddsaKey => {
+                    invalid("the publish token's signature does not verify (tampered or wrong key)")
+                }
+                ErrorKind::MissingRequiredClaim(c) => Refusal::Invalid(format!(
+                    "the publish token's claims are malformed: {c} is missing"
+                )),
+                _ => Refusal::Invalid(format!("the publish token's claims are malformed: {e}")),
+            }),
+        }
     }
 }
 
@@ -305,14 +356,39 @@ mod tests {
     #[test]
     fn minted_token_verifies_and_checks() {
         let k = KeyPair::generate();
-        let t = mint("kid1", &k, &claims(1000)).expect("mint");
+        let now = chrono::Utc::now().timestamp();
+        let t = mint("kid1", &k, &claims(now)).expect("mint");
         let u = parse(&t).expect("parse");
         assert_eq!(u.kid, "kid1");
         let c = u.verify(&k.public_raw()).expect("verify");
-        assert_eq!(check(&c, &expect(1000)), Ok(()));
+        assert_eq!(check(&c, &expect(now)), Ok(()));
         // Skew: 30 s past exp is still fine, 31 s is not.
-        assert_eq!(check(&c, &expect(1630)), Ok(()));
-        assert!(matches!(check(&c, &expect(1631)), Err(Refusal::Expired(_))));
+        assert_eq!(check(&c, &expect(now + 630)), Ok(()));
+        assert!(matches!(
+            check(&c, &expect(now + 631)),
+            Err(Refusal::Expired(_))
+        ));
+        // jsonwebtoken's Validation refuses the expired and the not-yet-valid.
+        let mut old = claims(now - 700);
+        old.nbf = None;
+        let t = mint("kid1", &k, &old).expect("mint");
+        assert!(matches!(
+            parse(&t).expect("parse").verify(&k.public_raw()),
+            Err(Refusal::Expired(_))
+        ));
+        let mut early = claims(now);
+        early.nbf = Some(now + 120);
+        let t = mint("kid1", &k, &early).expect("mint");
+        assert!(matches!(
+            parse(&t).expect("parse").verify(&k.public_raw()),
+            Err(Refusal::NotYetValid(_))
+        ));
+        let mut aud = claims(now);
+        aud.aud = "other".into();
+        let t = mint("kid1", &k, &aud).expect("mint");
+        assert!(
+            matches!(parse(&t).expect("parse").verify(&k.public_raw()), Err(Refusal::Invalid(m)) if m.contains("audience"))
+        );
     }
 
     #[test]

@@ -16,6 +16,13 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Installs ring as the process's default rustls provider (both ring and aws-lc are linked, so
+/// rustls cannot choose by itself); the ingest's own configs name `provider()` explicitly, this
+/// covers any other rustls user in the process. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The certificate in use, replaced in place on reload.
 #[derive(Debug)]
 pub struct ReloadingCert {

@@ -1,5 +1,5 @@
-// The tenant's audit log in words: who (you, another user, an API token) rotated, revoked,
-// minted or changed what, when and from where.
+// The tenant's audit log in words: who (you, another user, an API token, Inlet itself) rotated,
+// revoked, minted or changed what (streams, keys, tokens, webhook endpoints), when and from where.
 
 import { h, replace, append, timeEl } from "../dom.js";
 import { get, all, qs } from "../api.js";
@@ -8,6 +8,10 @@ import { describeActor, seconds } from "../explain.js";
 
 function streamLink(id, names) {
   return h("a", { href: `#/streams/${id}` }, names.get(id) || `stream ${id.slice(0, 8)}…`);
+}
+
+function webhookLink(id, names, url) {
+  return h("a", { href: `#/webhooks/${id}` }, url || names.get(id) || `endpoint ${id.slice(0, 8)}…`);
 }
 
 export function describeEntry(e, names) {
@@ -33,6 +37,18 @@ export function describeEntry(e, names) {
       return ["revoked the signing key ", h("code", {}, e.target_id)];
     case "ip_allowlist.updated":
       return ["set the organization's IP allowlist to ", (d.ip_allowlist || []).length ? (d.ip_allowlist || []).join(", ") : "empty (any address)"];
+    case "webhook.created":
+      return ["added the webhook endpoint ", webhookLink(e.target_id, names, d.url)];
+    case "webhook.updated":
+      return ["changed the webhook endpoint ", webhookLink(e.target_id, names, d.url),
+        d.was && d.was.enabled !== d.enabled ? (d.enabled ? " and enabled it" : " and disabled it") : ""];
+    case "webhook.deleted":
+      return ["deleted the webhook endpoint ", h("code", {}, e.target_id)];
+    case "webhook.secret_rotated":
+      return ["rotated the signing secret of ", webhookLink(e.target_id, names),
+        Number(d.grace_seconds) > 0 ? `; the previous one signs for ${seconds(d.grace_seconds)} more` : "; the previous one stopped at once"];
+    case "webhook.disabled":
+      return ["disabled the webhook endpoint ", webhookLink(e.target_id, names), d.reason ? `: ${d.reason}` : ""];
     default:
       return [h("code", {}, e.action), ` on ${e.target_type} ${e.target_id}`, Object.keys(d).length ? ` ${JSON.stringify(d)}` : ""];
   }
@@ -86,6 +102,7 @@ export function auditPage(main, _params, app) {
   replace(box, h("p", { class: "muted" }, "Loading…"));
   Promise.allSettled([
     all("/v1/streams", 300).then((list) => list.forEach((s) => names.set(s.id, s.name))),
+    all("/v1/webhooks", 300).then((list) => list.forEach((w) => names.set(w.id, w.url))),
     get("/v1/api-tokens?limit=100").then((r) => (ctx = { ...ctx, apiTokens: r.data })),
   ]).then(() => load(null));
   return null;

@@ -1,7 +1,8 @@
 // One stream: Overview (OBS's Server and Stream Key with copy buttons, an ffmpeg command, the live
 // preview, health beside the limits, the bitrate chart, recent attempts), Keys & tokens (rotate
 // with a grace choice, revoke, mint a publish token), Settings (name, enable, auth mode, IP
-// allowlist, limits, session rules, delete), Attempts (every attempt explained) and Sessions.
+// allowlist, limits, session rules, delete), Attempts (every attempt explained), Sessions and
+// Events (what webhooks receive about the stream, stream_events.js).
 // The stream is polled every 2 s, so status, preview and health follow the encoder.
 
 import {
@@ -9,13 +10,16 @@ import {
   fmtDuration, fmtBytes, fmtRelative, uid, stableRender,
 } from "../dom.js";
 import { get, post, patch, del, qs, ApiError } from "../api.js";
-import { allowlistEditor, confirmDialog, copyField, emptyState, errorState, formError, mask, shownOnce } from "../components.js";
+import {
+  allowlistEditor, card, confirmDialog, copyField, emptyState, errorState, formError, mask, radio, showNotFound, shownOnce,
+} from "../components.js";
 import { explainAttempt, explainEnd, appOf } from "../explain.js";
 import { parseCidr } from "../cidr.js";
 import { createPlayer } from "../player.js";
 import { drawBitrateChart } from "../chart.js";
 import { freshKey, rememberKey } from "../secrets.js";
-import { statusBadge, radio } from "./streams.js";
+import { statusBadge } from "./streams.js";
+import { eventsTab } from "./stream_events.js";
 
 const STREAM_POLL_MS = 2000;
 const ATTEMPTS_POLL_MS = 3000;
@@ -25,12 +29,8 @@ const TABS = [
   ["settings", "/settings", "Settings"],
   ["attempts", "/attempts", "Attempts"],
   ["sessions", "/sessions", "Sessions"],
+  ["events", "/events", "Events"],
 ];
-
-const card = (title, ...children) => {
-  const id = uid("sec");
-  return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title), children);
-};
 
 export function streamPage(main, params, app) {
   const [id, tabParam] = params;
@@ -108,17 +108,16 @@ export function streamPage(main, params, app) {
     } catch (e) {
       if (e.status === 404) {
         notFound = true;
-        replace(head, h("h1", {}, "Stream not found"));
+        showNotFound(head, body, "Stream not found", "This stream does not exist, was deleted, or belongs to another organization.", h("a", { href: "#/streams" }, "Back to the streams"));
         replace(status);
         tabs.hidden = true;
-        replace(body, emptyState("This stream does not exist, was deleted, or belongs to another organization.", h("a", { href: "#/streams" }, "Back to the streams")));
         return;
       }
       throw e;
     }
   };
 
-  const views = { overview: overviewTab, keys: keysTab, settings: settingsTab, attempts: attemptsTab, sessions: sessionsTab };
+  const views = { overview: overviewTab, keys: keysTab, settings: settingsTab, attempts: attemptsTab, sessions: sessionsTab, events: eventsTab };
   let started = false;
   const stopStream = poll(async () => {
     try {

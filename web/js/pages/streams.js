@@ -3,7 +3,7 @@
 
 import { h, replace, poll, timeEl, badge, field, setFieldError, announce, stableRender } from "../dom.js";
 import { get, post, qs } from "../api.js";
-import { emptyState, errorState, formError } from "../components.js";
+import { emptyState, errorState, formError, radio } from "../components.js";
 import { rememberKey } from "../secrets.js";
 
 const POLL_MS = 3000;
@@ -237,15 +237,4 @@ export function newStreamPage(main, _params, app) {
     form,
   );
   name.input.focus();
-}
-
-export function radio(name, value, label, checked = false, hint = null) {
-  const id = `${name}-${value.replace(/[^a-z0-9]/gi, "-")}`;
-  return h(
-    "div",
-    { class: "radio" },
-    h("input", { type: "radio", id, name, value, checked }),
-    h("label", { for: id }, label),
-    hint ? h("p", { class: "hint" }, hint) : null,
-  );
 }
