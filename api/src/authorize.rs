@@ -1,8 +1,8 @@
-//! Publish authorization (SPEC §3–§5): decides whether a publish is let in, from the app, the publish
-//! name (stream key and/or publish token), the connect query and the client address. Every decision
-//! is recorded as a publish attempt; refusals carry a SPEC §4 reason code and a sentence the encoder
-//! operator can act on. Addresses that keep failing are refused without a database lookup for a
-//! cool-down (brute-force protection).
+//! Publish authorization (docs/api.md): decides whether a publish is let in, from the app, the
+//! publish name (stream key and/or publish token), the connect query and the client address. Every
+//! decision is recorded as a publish attempt; refusals carry a reason code
+//! (docs/troubleshooting.md) and a sentence the encoder operator can act on. Addresses that keep
+//! failing are refused without a database lookup for a cool-down (brute-force protection).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -109,7 +109,8 @@ struct Known {
     recorded: bool,
 }
 
-/// The publish token, from the publish name's or the connect URL's query, or the publish name itself.
+/// The publish token, from the publish name's or the connect URL's query, or the publish name
+/// itself.
 fn find_token<'a>(
     name: &'a str,
     name_query: Option<&'a str>,

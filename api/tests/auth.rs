@@ -1,5 +1,6 @@
-//! SPEC §2: operator bootstrap, dashboard login with an HttpOnly cookie and CSRF on writes, logout,
-//! API tokens (secret shown once, listed without it, revocable, last used), optional open sign-up.
+//! Authentication (docs/api.md): operator bootstrap, dashboard login with an HttpOnly cookie and
+//! CSRF on writes, logout, API tokens (secret shown once, listed without it, revocable, last used),
+//! optional open sign-up.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Publish authorization (SPEC §3–§5) over the real internal endpoint and a real database: every
+//! Publish authorization (docs/api.md) over the real internal endpoint and a real database: every
 //! reason code the API decides, key rotation with grace, publish tokens (API-minted and offline),
 //! allowlists (IPv4, IPv6, IPv4-mapped), JWT attacks, brute-force cool-down, attempts and audit.
 
@@ -1019,8 +1019,8 @@ async fn one_live_session_per_stream_quota_heartbeat_and_lost_nodes() {
 }
 
 /// The live claim (`inlet_publish_claim`): its refusals are recorded with their sentence and change
-/// nothing else; a session whose reconnect window is over is ended by the next publish, which starts
-/// a new one.
+/// nothing else; a session whose reconnect window is over is ended by the next publish, which
+/// starts a new one.
 #[tokio::test]
 async fn claim_refusals_change_nothing_and_an_elapsed_window_ends_the_old_session() {
     let f = fixture().await;

@@ -1,5 +1,5 @@
-//! API conventions of SPEC §2: Idempotency-Key on creating calls, per-token and per-tenant rate limits
-//! with X-RateLimit-* headers and 429 + Retry-After, request ids, Prometheus metrics.
+//! API conventions (docs/api.md): Idempotency-Key on creating calls, per-token and per-tenant rate
+//! limits with X-RateLimit-* headers and 429 + Retry-After, request ids, Prometheus metrics.
 
 mod common;
 

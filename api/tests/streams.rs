@@ -1,4 +1,4 @@
-//! Stream CRUD (SPEC §3, first part): create with the key shown once, list with cursor pagination
+//! Stream CRUD (docs/api.md): create with the key shown once, list with cursor pagination
 //! and status filter, get, patch, enable/disable, delete.
 
 mod common;

@@ -1,5 +1,6 @@
-//! The ingest ↔ API contract (SPEC §5): settings both services share, and the JSON types that cross
-//! between them. Both `inlet-api` and `inlet-ingest` depend on this crate; nothing else lives here.
+//! The ingest ↔ API contract (docs/api.md, "Internal API"): settings both services share, and the
+//! JSON types that cross between them. Both `inlet-api` and `inlet-ingest` depend on this crate;
+//! nothing else lives here.
 
 pub mod events;
 pub mod limits;

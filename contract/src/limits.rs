@@ -1,4 +1,4 @@
-//! Stream limits (SPEC §4): the values the API stores and the ingest polices.
+//! Stream limits (docs/troubleshooting.md): the values the API stores and the ingest polices.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -1,4 +1,5 @@
-//! Publish authorization (SPEC §5): what the ingest sends on every publish and what the API answers.
+//! Publish authorization (docs/api.md, "Internal API"): what the ingest sends on every publish and
+//! what the API answers.
 
 use std::net::IpAddr;
 
@@ -10,7 +11,7 @@ use crate::limits::Limits;
 /// Path of the authorize call, under the API's base URL.
 pub const AUTHORIZE_PATH: &str = "/internal/v1/publish/authorize";
 
-/// Machine-readable refusal reasons (SPEC §4).
+/// Machine-readable refusal reasons (docs/troubleshooting.md).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {

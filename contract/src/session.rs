@@ -1,5 +1,6 @@
-//! Session events (SPEC §5): what the ingest reports about a publish session, in order, retried until
-//! the API has them. The API applies each idempotently, so a retried batch changes nothing twice.
+//! Session events (docs/api.md, "Internal API"): what the ingest reports about a publish session,
+//! in order, retried until the API has them. The API applies each idempotently, so a retried batch
+//! changes nothing twice.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -50,8 +51,8 @@ pub struct Health {
     pub audio_codec: Option<String>,
     /// Media bytes received in this session (all its connections).
     pub bytes: u64,
-    /// How far the media clock ran ahead of (positive) or behind (negative) the wall clock since the
-    /// connection's first frame, ms: an encoder that cannot keep up drifts negative.
+    /// How far the media clock ran ahead of (positive) or behind (negative) the wall clock since
+    /// the connection's first frame, ms: an encoder that cannot keep up drifts negative.
     pub skew_ms: i64,
 }
 
@@ -121,7 +122,8 @@ pub struct Heartbeat {
     pub node_id: String,
     pub version: String,
     pub sessions: Vec<LiveSession>,
-    /// Where this node can be reached: its RTMP and RTMPS listeners and its HLS origin's public URL.
+    /// Where this node can be reached: its RTMP and RTMPS listeners and its HLS origin's public
+    /// URL.
     #[serde(default)]
     pub endpoints: NodeEndpoints,
 }
@@ -138,7 +140,8 @@ pub struct NodeEndpoints {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Disconnect {
     pub session_id: Uuid,
-    /// `key_revoked`, `key_rotated`, `stream_disabled`, `stream_deleted`, `takeover`, `tenant_suspended`.
+    /// `key_revoked`, `key_rotated`, `stream_disabled`, `stream_deleted`, `takeover`,
+    /// `tenant_suspended`.
     pub reason: String,
     pub description: String,
 }

@@ -1,8 +1,8 @@
-//! Stream limits, measured and policed (SPEC §4), sans-IO: frames in, violations and health figures
-//! out. It owns the measurements of one connection's feed — bitrate over a sliding window of media
-//! time, frame rate, keyframe interval, resolution (from the SPS), codecs — and the decision whether
-//! a figure breaks a limit. It knows no socket, clock or API: the connection decides what a
-//! violation does (close or flag) and when health is reported.
+//! Stream limits, measured and policed (docs/troubleshooting.md), sans-IO: frames in, violations
+//! and health figures out. It owns the measurements of one connection's feed — bitrate over a
+//! sliding window of media time, frame rate, keyframe interval, resolution (from the SPS), codecs —
+//! and the decision whether a figure breaks a limit. It knows no socket, clock or API: the
+//! connection decides what a violation does (close or flag) and when health is reported.
 
 use std::collections::{HashSet, VecDeque};
 

@@ -1,8 +1,9 @@
-//! Interoperability with real encoders (SPEC §4): ffmpeg over RTMP and RTMPS, GStreamer's own RTMP
-//! (`rtmp2sink`) and librtmp (`rtmpsink`, what OBS derives from) publish and their frames are counted;
-//! publish tokens in the publish name and in the server URL; every refusal reaches ffmpeg's stderr
-//! as `Server error: <the API's description>`, opens no session and is recorded as an attempt; and an
-//! RTMP/RTMPS port mix-up or a closed port fails the way the troubleshooting guide says.
+//! Interoperability with real encoders (docs/troubleshooting.md): ffmpeg over RTMP and RTMPS,
+//! GStreamer's own RTMP (`rtmp2sink`) and librtmp (`rtmpsink`, what OBS derives from) publish and
+//! their frames are counted; publish tokens in the publish name and in the server URL; every
+//! refusal reaches ffmpeg's stderr as `Server error: <the API's description>`, opens no session and
+//! is recorded as an attempt; and an RTMP/RTMPS port mix-up or a closed port fails the way the
+//! troubleshooting guide says.
 //!
 //! Each test prints the lines the encoder printed (run with `--nocapture` to see them).
 
@@ -19,8 +20,8 @@ use tokio::process::Command;
 /// Seconds of media each publish sends.
 const SECONDS: u32 = 3;
 
-/// Encoders are CPU-heavy on a small machine: at most one test publishes at a time, so that the frame
-/// counts (which `-re` paces in real time) do not depend on what the other tests are doing.
+/// Encoders are CPU-heavy on a small machine: at most one test publishes at a time, so that the
+/// frame counts (which `-re` paces in real time) do not depend on what the other tests are doing.
 static ENCODER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn stderr(out: &Output) -> String {
@@ -139,8 +140,8 @@ impl<'a> Owner<'a> {
     }
 }
 
-/// Waits until `sessions` sessions were opened and ended, and asserts that each one got `SECONDS` of
-/// 30 fps video (give or take 20 %), audio, both sequence headers and a keyframe.
+/// Waits until `sessions` sessions were opened and ended, and asserts that each one got `SECONDS`
+/// of 30 fps video (give or take 20 %), audio, both sequence headers and a keyframe.
 async fn assert_sessions(stack: &Stack, sessions: usize) {
     // The session ends when the connection closes, just after the encoder exits.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -1,9 +1,9 @@
-//! Stream limits enforced on real ffmpeg feeds (SPEC §4): a feed that breaks a limit with
-//! `on_violation: reject` is closed and ffmpeg prints which limit and the measured value; the
-//! session ends as `limits_violation` with the measured value recorded. With `flag` the feed stays
-//! live and a warning is recorded. A keyframe interval above `warn_keyframe_interval_ms` (4 s by
-//! default, stock OBS sends 8.3 s) only flags a warning. `max_continuous_duration_seconds` ends long
-//! sessions.
+//! Stream limits enforced on real ffmpeg feeds (docs/troubleshooting.md): a feed that breaks a
+//! limit with `on_violation: reject` is closed and ffmpeg prints which limit and the measured
+//! value; the session ends as `limits_violation` with the measured value recorded. With `flag` the
+//! feed stays live and a warning is recorded. A keyframe interval above `warn_keyframe_interval_ms`
+//! (4 s by default, stock OBS sends 8.3 s) only flags a warning. `max_continuous_duration_seconds`
+//! ends long sessions.
 //!
 //! HEVC: Debian 12's ffmpeg (5.1) and GStreamer (1.22) cannot carry HEVC over RTMP (Enhanced RTMP
 //! arrived in ffmpeg 6.1), so the `video_codecs` case is driven by a raw Enhanced-RTMP client in
@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use common::{Owner, Stack, ffmpeg_publish_with};
 use serde_json::{Value, json};
 
-/// Waits for the newest session to have ended and returns it (from `GET /v1/streams/{id}/sessions`).
+/// Waits for the newest session to have ended and returns it (from `GET
+/// /v1/streams/{id}/sessions`).
 async fn ended_session(o: &Owner<'_>) -> Value {
     for _ in 0..100 {
         if let Some(s) = o.sessions().await.into_iter().next()

@@ -1,8 +1,8 @@
-//! The reconnect window end to end (docs/api.md): ffmpeg is killed mid-publish and restarted
-//! within `reconnect_window_seconds`; the stream stays live (reconnecting) in between, the second publish
+//! The reconnect window end to end (docs/api.md): ffmpeg is killed mid-publish and restarted within
+//! `reconnect_window_seconds`; the stream stays live (reconnecting) in between, the second publish
 //! continues the same session with the same playback URL, the playlist carries
-//! `EXT-X-DISCONTINUITY` and ffmpeg decodes it across the reconnect; once the window passes after the
-//! last publish, the playlist ends and the stream is idle. A publisher that stops on purpose
+//! `EXT-X-DISCONTINUITY` and ffmpeg decodes it across the reconnect; once the window passes after
+//! the last publish, the playlist ends and the stream is idle. A publisher that stops on purpose
 //! (`FCUnpublish`/`deleteStream`) ends its session at once, window or not. Both services'
 //! `/metrics` expose the series of docs/operations.md, scraped and parsed.
 
@@ -129,7 +129,7 @@ async fn a_publisher_that_comes_back_within_the_window_continues_the_session() {
     let errors = ffmpeg_decode_errors(&hls_url).await;
     assert!(errors.is_empty(), "decode errors: {errors}");
 
-    // Both services expose the SPEC §9 series.
+    // Both services expose the series of docs/operations.md.
     let (_, hls_base) = stack.hls.as_ref().expect("hls");
     let scrape = |url: String| {
         let http = stack.http.clone();

@@ -1,4 +1,4 @@
-// "Why did my publish fail?": each SPEC §4 reason code of a publish attempt, and each way a session
+// "Why did my publish fail?": each reason code (docs/troubleshooting.md) of a publish attempt, and each way a session
 // ends, in plain words with the fix, made specific to the customer's own stream (its Server path,
 // its keys, its allowlists) and, for rotated or revoked keys, to the audit log (when and by whom).
 // Pure functions, no DOM: also used by the dashboard's unit tests under Node.

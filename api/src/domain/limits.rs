@@ -1,5 +1,5 @@
-//! Validation of stream limits (SPEC §4; the type lives in the contract crate). Tenants hold defaults;
-//! a stream starts from its tenant's defaults and may override any field.
+//! Validation of stream limits (docs/troubleshooting.md; the type lives in the contract crate).
+//! Tenants hold defaults; a stream starts from its tenant's defaults and may override any field.
 
 use serde::Deserialize;
 use utoipa::ToSchema;

@@ -60,10 +60,11 @@ struct Header {
     crit: Option<serde_json::Value>,
 }
 
-/// Why a token was refused, mapped to SPEC §4 reason codes by the caller.
+/// Why a token was refused, mapped to reason codes (docs/troubleshooting.md) by the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// Malformed, wrong algorithm, unknown key, bad signature, wrong audience/stream/tenant/address.
+    /// Malformed, wrong algorithm, unknown key, bad signature, wrong
+    /// audience/stream/tenant/address.
     Invalid(String),
     /// `exp` is past (beyond the skew).
     Expired(String),

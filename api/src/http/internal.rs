@@ -1,6 +1,6 @@
-//! The internal API the ingest calls (`/internal/v1`, SPEC §5), authenticated with the node secret
-//! (`Authorization: Bearer <INLET_NODE_SECRET>`, compared in constant time). Not part of the public
-//! OpenAPI document.
+//! The internal API the ingest calls (`/internal/v1`, docs/api.md, "Internal API"), authenticated
+//! with the node secret (`Authorization: Bearer <INLET_NODE_SECRET>`, compared in constant time).
+//! Not part of the public OpenAPI document.
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -77,8 +77,8 @@ fn event_type(kind: &SessionEventKind) -> &'static str {
 }
 
 /// Applies session events in order, in one transaction; each is idempotent, so a retried batch is
-/// harmless, and each applies only if it comes from the node the session is on now. Answers 204 once
-/// they are stored.
+/// harmless, and each applies only if it comes from the node the session is on now. Answers 204
+/// once they are stored.
 async fn session_events(
     State(ctx): State<ApiContext>,
     JsonBody(batch): JsonBody<SessionEvents>,

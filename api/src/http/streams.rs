@@ -76,7 +76,7 @@ pub struct Playback {
     pub hls_url: String,
 }
 
-/// A stream (SPEC §3).
+/// A stream (docs/api.md).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StreamView {
     pub id: Uuid,
@@ -268,14 +268,14 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(attempts))
 }
 
-/// A publish attempt, accepted or refused (SPEC §3).
+/// A publish attempt, accepted or refused (docs/api.md).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AttemptView {
     pub id: Uuid,
     pub at: chrono::DateTime<chrono::Utc>,
     /// `accepted` or `refused`.
     pub result: String,
-    /// SPEC §4 reason code of a refusal.
+    /// The reason code of a refusal (docs/troubleshooting.md).
     pub reason_code: Option<String>,
     /// What the encoder was told.
     pub detail: String,
@@ -451,6 +451,7 @@ pub async fn get_one(
 async fn update_with(
     ctx: &ApiContext,
     principal: &Principal,
+    ip: ClientIp,
     raw_id: &str,
     settings: &StreamSettings,
 ) -> Result<StreamView, ApiError> {
@@ -478,6 +479,32 @@ async fn update_with(
     }
     store::streams::update(&mut tx, principal.tenant_id, id, &fields).await?;
     let changed = before.changed(&fields);
+    if !changed.is_empty() {
+        // Who changed what, with the values before and after (the security-relevant settings
+        // among them: auth_mode, ip_allowlist, limits, enabled).
+        let pick = |f: &StreamFields| {
+            let all = serde_json::json!({
+                "name": f.name, "enabled": f.enabled, "auth_mode": f.auth_mode, "limits": f.limits,
+                "ip_allowlist": f.ip_allowlist, "reconnect_window_seconds": f.reconnect_window_seconds,
+                "max_continuous_duration_seconds": f.max_continuous_duration_seconds,
+                "takeover": f.takeover, "recording": f.recording,
+            });
+            let picked: serde_json::Map<String, serde_json::Value> = changed
+                .iter()
+                .filter_map(|k| all.get(*k).map(|v| ((*k).to_string(), v.clone())))
+                .collect();
+            serde_json::Value::Object(picked)
+        };
+        super::audit::record(
+            &mut tx,
+            principal,
+            ip,
+            "stream.updated",
+            ("stream", &id.to_string()),
+            serde_json::json!({"changed": changed, "before": pick(&before), "after": pick(&fields)}),
+        )
+        .await?;
+    }
     let settings_changed: Vec<&str> = changed
         .iter()
         .copied()
@@ -522,10 +549,13 @@ async fn update_with(
 pub async fn patch(
     State(ctx): State<ApiContext>,
     principal: Principal,
+    ip: ClientIp,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<StreamSettings>,
 ) -> Result<axum::Json<StreamView>, ApiError> {
-    Ok(axum::Json(update_with(&ctx, &principal, &id, &body).await?))
+    Ok(axum::Json(
+        update_with(&ctx, &principal, ip, &id, &body).await?,
+    ))
 }
 
 /// Delete a stream and its keys.
@@ -535,6 +565,7 @@ pub async fn patch(
 pub async fn delete(
     State(ctx): State<ApiContext>,
     principal: Principal,
+    ip: ClientIp,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_uuid(&id)?;
@@ -569,6 +600,15 @@ pub async fn delete(
         serde_json::json!({}),
     )
     .await?;
+    super::audit::record(
+        &mut tx,
+        &principal,
+        ip,
+        "stream.deleted",
+        ("stream", &id.to_string()),
+        serde_json::json!({"name": row.name, "was_live": row.session_id.is_some()}),
+    )
+    .await?;
     if store::streams::delete(&mut tx, principal.tenant_id, id).await? {
         store::keys::request_disconnect(&mut tx, principal.tenant_id, id, None, "stream_deleted")
             .await?;
@@ -587,6 +627,7 @@ pub async fn delete(
 pub async fn enable(
     State(ctx): State<ApiContext>,
     principal: Principal,
+    ip: ClientIp,
     Path(id): Path<String>,
 ) -> Result<axum::Json<StreamView>, ApiError> {
     let settings = StreamSettings {
@@ -594,7 +635,7 @@ pub async fn enable(
         ..Default::default()
     };
     Ok(axum::Json(
-        update_with(&ctx, &principal, &id, &settings).await?,
+        update_with(&ctx, &principal, ip, &id, &settings).await?,
     ))
 }
 
@@ -605,6 +646,7 @@ pub async fn enable(
 pub async fn disable(
     State(ctx): State<ApiContext>,
     principal: Principal,
+    ip: ClientIp,
     Path(id): Path<String>,
 ) -> Result<axum::Json<StreamView>, ApiError> {
     let settings = StreamSettings {
@@ -612,6 +654,6 @@ pub async fn disable(
         ..Default::default()
     };
     Ok(axum::Json(
-        update_with(&ctx, &principal, &id, &settings).await?,
+        update_with(&ctx, &principal, ip, &id, &settings).await?,
     ))
 }

@@ -1,4 +1,4 @@
-//! JSON shapes of the public API (SPEC §2–§3). Fields may be added, never renamed.
+//! JSON shapes of the public API (docs/api.md). Fields may be added, never renamed.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::credentials::{self, Kind};
+use crate::domain::role::Role;
 use crate::store::api_tokens::TokenRow;
 use crate::store::tenants::{TenantRow, UserRow};
 
@@ -30,6 +31,7 @@ impl From<TenantRow> for TenantView {
 pub struct UserView {
     pub id: Uuid,
     pub email: String,
+    pub role: Role,
     pub created_at: DateTime<Utc>,
 }
 
@@ -37,6 +39,35 @@ impl From<UserRow> for UserView {
     fn from(r: UserRow) -> Self {
         UserView {
             id: r.id,
+            role: Role::from_db(&r.role),
+            email: r.email,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// A member of the tenant's team.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    /// `invited` until the member has set a password through their reset link, then `active`.
+    #[schema(example = "active")]
+    pub status: &'static str,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for MemberView {
+    fn from(r: UserRow) -> Self {
+        MemberView {
+            id: r.id,
+            role: Role::from_db(&r.role),
+            status: if r.password_hash.is_some() {
+                "active"
+            } else {
+                "invited"
+            },
             email: r.email,
             created_at: r.created_at,
         }
@@ -50,6 +81,8 @@ pub struct ApiTokenView {
     pub name: String,
     /// The public start of the token, e.g. `inlet_AbCdEfGhIj`.
     pub prefix: String,
+    /// The role the token acts with: its creator's when it was created, lowered if they were.
+    pub role: Role,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
 }
@@ -58,6 +91,7 @@ impl From<TokenRow> for ApiTokenView {
     fn from(r: TokenRow) -> Self {
         ApiTokenView {
             prefix: credentials::prefix(Kind::ApiToken, &r.id),
+            role: Role::from_db(&r.role),
             id: r.id,
             name: r.name,
             created_at: r.created_at,
@@ -72,6 +106,7 @@ pub struct CreatedApiToken {
     pub id: String,
     pub name: String,
     pub prefix: String,
+    pub role: Role,
     pub created_at: DateTime<Utc>,
     pub token: String,
 }

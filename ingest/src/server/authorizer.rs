@@ -1,5 +1,6 @@
-//! The ingest's client of the API's internal authorize call (SPEC §5): rustls, a keep-alive pool, a
-//! short timeout, and fail-closed: anything but a well-formed answer is `control_plane_unavailable`.
+//! The ingest's client of the API's internal authorize call (docs/api.md, "Internal API"): rustls,
+//! a keep-alive pool, a short timeout, and fail-closed: anything but a well-formed answer is
+//! `control_plane_unavailable`.
 
 use std::net::IpAddr;
 use std::time::Duration;

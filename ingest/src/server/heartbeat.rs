@@ -1,7 +1,8 @@
-//! The node heartbeat (SPEC §5): every 2 s the ingest tells the API which sessions are live on it, and
-//! cuts the ones the API names (revoked or rotated keys with `disconnect_active`, disabled or deleted
-//! streams, takeovers, suspended tenants). A cut reaches the encoder within about one heartbeat.
-//! Parked sessions (waiting for a reconnect) are reported as reconnecting.
+//! The node heartbeat (docs/api.md, "Internal API"): every 2 s the ingest tells the API which
+//! sessions are live on it, and cuts the ones the API names (revoked or rotated keys with
+//! `disconnect_active`, disabled or deleted streams, takeovers, suspended tenants). A cut reaches
+//! the encoder within about one heartbeat. Parked sessions (waiting for a reconnect) are reported
+//! as reconnecting.
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
-//! Delivers session events to the API (SPEC §5), in order, batched, retried with backoff until the API
-//! has them, for as long as the process lives; at shutdown the ingest waits briefly for the queue to
-//! drain. Sending never blocks a connection.
+//! Delivers session events to the API (docs/api.md, "Internal API"), in order, batched, retried
+//! with backoff until the API has them, for as long as the process lives; at shutdown the ingest
+//! waits briefly for the queue to drain. Sending never blocks a connection.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
