@@ -144,10 +144,12 @@ async fn run(cli: &mut Cli, cluster: Option<&Cluster>) -> anyhow::Result<()> {
     }
     cli.ingest.tls_dev_dir = cli.data_dir.join("tls");
 
-    let api_listener = tokio::net::TcpListener::bind(cli.api.api_listen).await?;
+    let api_listener =
+        inlet_contract::process::bind(cli.api.api_listen, "INLET_API_LISTEN").await?;
     // The in-process ingest asks this process's own API.
     cli.ingest.api_url = format!("http://{}", api_listener.local_addr()?);
-    let ingest_listener = tokio::net::TcpListener::bind(cli.ingest.hls_listen).await?;
+    let ingest_listener =
+        inlet_contract::process::bind(cli.ingest.hls_listen, "INLET_HLS_LISTEN").await?;
     let node_secret = cli.api.node_secret.clone().unwrap_or_default();
     let ingest = Ingest::bind(
         cli.ingest.clone(),

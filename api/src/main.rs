@@ -43,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(token) = first.operator_token {
         println!("Operator token (shown once, stored hashed): {token}");
     }
-    let listener = tokio::net::TcpListener::bind(cli.api.api_listen).await?;
+    let listener = inlet_contract::process::bind(cli.api.api_listen, "INLET_API_LISTEN").await?;
     inlet_api::serve(
         listener,
         db,

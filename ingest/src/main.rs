@@ -26,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
             "INLET_NODE_SECRET is not set: the ingest needs it to ask the API (INLET_API_URL) about publishes."
         );
     };
-    let http = tokio::net::TcpListener::bind(cli.ingest.hls_listen).await?;
+    let http = inlet_contract::process::bind(cli.ingest.hls_listen, "INLET_HLS_LISTEN").await?;
     let hls_dir = cli.ingest.hls_dir();
     let sinks = inlet_ingest::server::sinks_for(&cli.ingest);
     let ingest = Ingest::bind(cli.ingest, &cli.common.node_id, &secret, sinks, true).await?;

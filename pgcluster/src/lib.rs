@@ -67,6 +67,24 @@ pub enum Error {
     )]
     NoUnprivilegedUser,
 
+    /// Running as root, the unprivileged user PostgreSQL runs as cannot reach the data directory.
+    #[error(
+        "PostgreSQL runs as the `{user}` user here (Inlet runs as root), and `{user}` cannot enter \
+         {blocked} (mode {mode:04o}), which holds the data directory {data_dir}. Set \
+         INLET_DATA_DIR to a directory outside it (e.g. /var/lib/inlet), or run Inlet as an \
+         unprivileged user."
+    )]
+    UnreachableDataDir {
+        /// The cluster's data directory.
+        data_dir: PathBuf,
+        /// The first directory on the way that the user cannot enter.
+        blocked: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// The user PostgreSQL runs as.
+        user: String,
+    },
+
     /// The data directory path does not name a directory (e.g. `/` or `..`).
     #[error("invalid PostgreSQL data directory {0}: it must end in a directory name.")]
     InvalidDataDir(PathBuf),
@@ -292,6 +310,16 @@ impl Cluster {
         } else {
             None
         };
+        if let Some(user) = &run_as
+            && let Some((blocked, mode)) = blocking_ancestor(&data_dir, user)
+        {
+            return Err(Error::UnreachableDataDir {
+                data_dir,
+                blocked,
+                mode,
+                user: user.name.clone(),
+            });
+        }
 
         // Port and password are filled in below, by initdb or from the existing cluster.
         let mut cluster = Cluster {
@@ -831,6 +859,32 @@ fn lookup_user(name: &str) -> Option<RunAs> {
     })
 }
 
+/// The first existing directory above `path` that `user` cannot traverse (no search permission for
+/// it as owner, group or other), with its mode; `None` when the way is open.
+fn blocking_ancestor(path: &Path, user: &RunAs) -> Option<(PathBuf, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut ancestors: Vec<&Path> = path.ancestors().skip(1).collect();
+    ancestors.reverse();
+    for dir in ancestors {
+        let Ok(meta) = fs::metadata(dir) else {
+            // Not created yet: created by us below, as root with the default mode.
+            break;
+        };
+        let mode = meta.mode() & 0o7777;
+        let can = if meta.uid() == user.uid {
+            mode & 0o100 != 0
+        } else if meta.gid() == user.gid {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        if !can {
+            return Some((dir.to_path_buf(), mode));
+        }
+    }
+    None
+}
+
 fn chown(path: &Path, user: &RunAs) -> Result<(), Error> {
     std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid)).map_err(|source| Error::Io {
         action: "change owner of",
@@ -874,6 +928,37 @@ fn percent_encode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_data_dir_under_a_closed_directory_is_found_before_initdb() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("inlet-pg-closed-{}", std::process::id()));
+        let closed = root.join("home");
+        fs::create_dir_all(closed.join("me")).expect("dirs");
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).expect("chmod");
+        fs::set_permissions(&closed, fs::Permissions::from_mode(0o700)).expect("chmod");
+        // A user that owns none of it (uid/gid of nobody, or made up).
+        let stranger = RunAs {
+            name: "stranger".into(),
+            uid: 65_533,
+            gid: 65_533,
+        };
+        let data = closed.join("me").join("data").join("postgres");
+        let found = blocking_ancestor(&data, &stranger);
+        assert_eq!(found, Some((closed.clone(), 0o700)));
+        let message = Error::UnreachableDataDir {
+            data_dir: data.clone(),
+            blocked: closed.clone(),
+            mode: 0o700,
+            user: "postgres".into(),
+        }
+        .to_string();
+        assert!(message.contains("Set INLET_DATA_DIR"), "{message}");
+        fs::set_permissions(&closed, fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(blocking_ancestor(&data, &stranger), None);
+        let _ = fs::remove_dir_all(&root);
+    }
+
     use super::*;
 
     #[test]

@@ -60,61 +60,62 @@ async fn start_stop_restart_reuses_port_password_and_data() {
     let opts = options(&data_dir);
     let cluster = tokio::task::spawn_blocking(move || Cluster::start(opts))
         .await
-        .unwrap()
-        .unwrap();
+        .expect("cluster")
+        .expect("cluster");
     // Safety net when an assertion below fails: stop and remove everything later.
-    cluster.stop_when_process_exits(true).unwrap();
-    assert!(cluster.is_running().unwrap());
+    cluster.stop_when_process_exits(true).expect("cluster");
+    assert!(cluster.is_running().expect("cluster"));
     let port = cluster.port();
     let url = cluster.url("postgres");
     assert!(url.starts_with("postgres://inlet:"));
     assert!(url.ends_with(&format!("@127.0.0.1:{port}/postgres")));
 
-    let password = std::fs::read_to_string(format!("{}.password", data_dir.display())).unwrap();
+    let password =
+        std::fs::read_to_string(format!("{}.password", data_dir.display())).expect("cluster");
     assert_eq!(password.trim().len(), 32);
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(format!("{}.password", data_dir.display()))
-            .unwrap()
+            .expect("cluster")
             .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
 
-    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let mut conn = PgConnection::connect(&url).await.expect("cluster");
     sqlx::query("CREATE TABLE survives_restart (id int)")
         .execute(&mut conn)
         .await
-        .unwrap();
+        .expect("cluster");
     sqlx::query("INSERT INTO survives_restart VALUES (42)")
         .execute(&mut conn)
         .await
-        .unwrap();
+        .expect("cluster");
     let max_connections: String = sqlx::query_scalar("SHOW max_connections")
         .fetch_one(&mut conn)
         .await
-        .unwrap();
+        .expect("cluster");
     assert_eq!(max_connections, "200");
     let fsync: String = sqlx::query_scalar("SHOW fsync")
         .fetch_one(&mut conn)
         .await
-        .unwrap();
+        .expect("cluster");
     assert_eq!(fsync, "off");
-    conn.close().await.unwrap();
+    conn.close().await.expect("cluster");
 
     let stopper = cluster.clone();
     tokio::task::spawn_blocking(move || stopper.stop())
         .await
-        .unwrap()
-        .unwrap();
-    assert!(!cluster.is_running().unwrap());
+        .expect("cluster")
+        .expect("cluster");
+    assert!(!cluster.is_running().expect("cluster"));
     // Idempotent.
-    cluster.stop().unwrap();
+    cluster.stop().expect("cluster");
 
     // Second start: reuse the persisted port, password and data.
     let opts = options(&data_dir);
     let again = tokio::task::spawn_blocking(move || Cluster::start(opts))
         .await
-        .unwrap()
-        .unwrap();
+        .expect("cluster")
+        .expect("cluster");
     assert_eq!(again.port(), port);
     assert_eq!(again.url("postgres"), url);
 
@@ -122,24 +123,26 @@ async fn start_stop_restart_reuses_port_password_and_data() {
     let opts = options(&data_dir);
     let third = tokio::task::spawn_blocking(move || Cluster::start(opts))
         .await
-        .unwrap()
-        .unwrap();
+        .expect("cluster")
+        .expect("cluster");
     assert_eq!(third.port(), port);
 
-    let mut conn = PgConnection::connect(&again.url("postgres")).await.unwrap();
+    let mut conn = PgConnection::connect(&again.url("postgres"))
+        .await
+        .expect("cluster");
     let value: i32 = sqlx::query_scalar("SELECT id FROM survives_restart")
         .fetch_one(&mut conn)
         .await
-        .unwrap();
+        .expect("cluster");
     assert_eq!(value, 42);
-    conn.close().await.unwrap();
+    conn.close().await.expect("cluster");
 
     let stopper = again.clone();
     tokio::task::spawn_blocking(move || stopper.stop())
         .await
-        .unwrap()
-        .unwrap();
-    assert!(!again.is_running().unwrap());
+        .expect("cluster")
+        .expect("cluster");
+    assert!(!again.is_running().expect("cluster"));
     assert!(!data_dir.join("postmaster.pid").exists());
     assert_eq!(postgres_processes_for(&data_dir), Vec::<String>::new());
 

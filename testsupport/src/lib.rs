@@ -177,13 +177,13 @@ mod tests {
 
     #[test]
     fn replaces_database_and_keeps_query() {
-        let url =
-            url::Url::parse("postgres://u:p%40ss@db.example:5433/app?sslmode=disable").unwrap();
+        let url = url::Url::parse("postgres://u:p%40ss@db.example:5433/app?sslmode=disable")
+            .expect("url");
         assert_eq!(
             with_database(&url, "test_abc"),
             "postgres://u:p%40ss@db.example:5433/test_abc?sslmode=disable"
         );
-        let bare = url::Url::parse("postgres://u@localhost").unwrap();
+        let bare = url::Url::parse("postgres://u@localhost").expect("url");
         assert_eq!(with_database(&bare, "x"), "postgres://u@localhost/x");
     }
 

@@ -7,12 +7,12 @@ async fn create_own_table(db: &TestDb, table: &str, other: &str) {
     let one: i32 = sqlx::query_scalar("SELECT 1")
         .fetch_one(&pool)
         .await
-        .unwrap();
+        .expect("test database");
     assert_eq!(one, 1);
     sqlx::query(&format!("CREATE TABLE {table} (id int)"))
         .execute(&pool)
         .await
-        .unwrap();
+        .expect("test database");
 
     // The database is fresh: only our own table exists, never the other test's.
     let tables: Vec<String> = sqlx::query_scalar(
@@ -20,14 +20,14 @@ async fn create_own_table(db: &TestDb, table: &str, other: &str) {
     )
     .fetch_all(&pool)
     .await
-    .unwrap();
+    .expect("test database");
     assert_eq!(tables, vec![table.to_string()]);
     assert!(!tables.contains(&other.to_string()));
 
     let current: String = sqlx::query_scalar("SELECT current_database()::text")
         .fetch_one(&pool)
         .await
-        .unwrap();
+        .expect("test database");
     assert_eq!(current, db.name);
     pool.close().await;
 }
@@ -45,7 +45,7 @@ async fn first_database_is_isolated() {
     let visible: Option<String> = sqlx::query_scalar("SELECT to_regclass('first_only')::text")
         .fetch_one(&pool)
         .await
-        .unwrap();
+        .expect("test database");
     assert_eq!(visible, None);
 }
 

@@ -61,6 +61,7 @@ fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Exchanges two paths atomically; `Ok(false)` when the filesystem or kernel cannot, or `b` is
 /// missing.
+#[allow(unsafe_code)] // renameat2(2) with RENAME_EXCHANGE: std has no atomic exchange
 fn exchange(a: &Path, b: &Path) -> std::io::Result<bool> {
     let (Ok(a), Ok(b)) = (
         CString::new(a.as_os_str().as_bytes()),

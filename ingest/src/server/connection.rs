@@ -652,6 +652,7 @@ fn fix_hint(limit: &str) -> &'static str {
 }
 
 /// Asks the kernel to acknowledge at once instead of delaying the ACK.
+#[allow(unsafe_code)] // setsockopt(2): the one FFI call of the connection shell
 fn quickack(fd: std::os::fd::RawFd) {
     let on: libc::c_int = 1;
     // SAFETY: `fd` is the live socket of this connection (the connection owns it for as long as this

@@ -234,7 +234,7 @@ impl Ingest {
             Duration::from_millis(config.authorize_timeout_ms),
         )?;
         let reporter = Reporter::start(&config.api_url, node_secret, node_id, api.http());
-        let rtmp = TcpListener::bind(config.rtmp_listen).await?;
+        let rtmp = inlet_contract::process::bind(config.rtmp_listen, "INLET_RTMP_LISTEN").await?;
         let rtmps = if with_tls {
             let (cert, key) = tls::cert_files(
                 config.tls_cert.as_deref(),
@@ -244,7 +244,7 @@ impl Ingest {
             let resolver = tls::ReloadingCert::open(cert, key)?;
             let server = tls::server_config(resolver.clone())?;
             Some((
-                TcpListener::bind(config.rtmps_listen).await?,
+                inlet_contract::process::bind(config.rtmps_listen, "INLET_RTMPS_LISTEN").await?,
                 server,
                 resolver,
             ))
