@@ -90,11 +90,16 @@ async fn stop(mut r: Running) {
         .status()
         .expect("kill");
     assert!(status.success());
+    let asked = std::time::Instant::now();
     let exit = tokio::time::timeout(Duration::from_secs(60), r.child.wait())
         .await
         .expect("exits within 60 s")
         .expect("wait");
     assert_eq!(exit.code(), Some(0), "inlet exits 0 on SIGTERM");
+    // Idle, the ingest, then the API, then the private PostgreSQL stop within about 2 s (3 s of
+    // room for a loaded CI machine): no heartbeat retries against an API already gone.
+    let took = asked.elapsed();
+    assert!(took < Duration::from_secs(3), "idle shutdown took {took:?}");
 }
 
 fn after<'a>(banner: &'a str, label: &str) -> &'a str {
@@ -155,6 +160,7 @@ async fn all_in_one_starts_prints_credentials_survives_restart_and_stops_cleanly
     .to_string();
     let key = after(&first.banner, "Stream Key:").to_string();
     assert!(key.starts_with("sk_"));
+    readme_walk_through_runs(api_port, &operator).await;
     let rtmp_url = format!("rtmp://127.0.0.1:{}/live", ports.rtmp);
     assert!(
         first.banner.contains(&format!("{rtmp_url}/{key}")),
@@ -226,7 +232,7 @@ async fn all_in_one_starts_prints_credentials_survives_restart_and_stops_cleanly
     let resp = http
         .post(format!("{}/admin/v1/tenants", first.api))
         .bearer_auth(&operator)
-        .json(&json!({"name": "acme", "owner_email": "ops@acme.example", "owner_password": "0123456789abc"}))
+        .json(&json!({"name": "globex", "owner_email": "ops@globex.example", "owner_password": "0123456789abc"}))
         .send()
         .await
         .expect("tenant");
@@ -272,4 +278,49 @@ async fn all_in_one_starts_prints_credentials_survives_restart_and_stops_cleanly
         "postgres left running after restart"
     );
     let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// The README's walk-through (its two shell blocks after "A first walk through the API") runs as
+/// written against this `inlet`, with `API` and `OPERATOR_TOKEN` set to its own: every `curl -f`
+/// succeeds and every step's `jq` finds what it reads.
+async fn readme_walk_through_runs(api_port: u16, operator: &str) {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let start = readme
+        .find("## A first walk through the API")
+        .expect("walk-through section");
+    let section = &readme[start..];
+    let blocks: Vec<&str> = section
+        .split("```sh\n")
+        .skip(1)
+        .take(2)
+        .filter_map(|b| b.split("\n```").next())
+        .collect();
+    assert_eq!(blocks.len(), 2, "two shell blocks in the walk-through");
+    let script: String = blocks
+        .join("\n")
+        .lines()
+        .filter(|l| !l.starts_with("API=") && !l.starts_with("OPERATOR_TOKEN="))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        script.contains("curl -fsS"),
+        "the walk-through uses curl -f"
+    );
+    let out = tokio::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("API", format!("http://127.0.0.1:{api_port}"))
+        .env("OPERATOR_TOKEN", operator)
+        .output()
+        .await
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "README walk-through failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("OBS Stream Key: sk_"), "{printed}");
+    assert!(printed.contains("stream_key.rotated"), "{printed}");
 }
