@@ -381,6 +381,7 @@ async function main() {
     let copiedKey;
     await step("copy Server and Stream Key: the clipboard holds what the API answered", async () => {
       await page.getByText("In OBS: Settings → Stream → Service: Custom").waitFor();
+      await page.getByText("Output Mode: Advanced → Streaming → Keyframe Interval: 2 s").waitFor();
       const keyField = page.getByLabel("Stream Key", { exact: true });
       check((await keyField.inputValue()) !== apiKey, "the key is shown unmasked by default");
       check(!page.url().includes(apiKey.slice(14)), "the key is in the URL");

@@ -256,6 +256,12 @@ function overviewTab(body, ctx) {
       h("div", { class: "field" }, h("label", { for: "obs-key" }, "Stream Key"), h("div", { class: "copyrow" }, keyInput, keyButtons), keyNote),
     ),
     modeNote,
+    h(
+      "p",
+      { class: "hint obs-keyframes" },
+      "For the quickest start of playback, set a 2 s keyframe interval: OBS → Settings → Output → Output Mode: Advanced → Streaming → Keyframe Interval: 2 s. ",
+      "OBS's Simple mode sends a keyframe every 8 s or so: it is let in, with a warning in the session's health, and viewers wait longer for the first picture.",
+    ),
     h("h3", {}, "Or test with ffmpeg"),
     h("div", { class: "cmd" }, h("pre", { tabindex: "0", "aria-label": "ffmpeg command" }, cmd), cmdCopy),
     cmdNote,
