@@ -1,11 +1,13 @@
 //! Background work of the control plane, started beside the HTTP server by `start` and stopped by
 //! `Workers::drain`: the session sweep (`sweep`), the retention sweep (`retention`) and the webhook
-//! delivery worker (`delivery`, with its outbound HTTP client in `client`). Each worker watches one
+//! delivery worker (`delivery`, with its outbound HTTP client in `client`). With several API
+//! replicas the two sweeps run on one replica at a time (`leader`); deliveries are shared. Each worker watches one
 //! shutdown signal and finishes what it holds (an in-flight delivery keeps its claim until its
 //! answer is recorded) before it returns; nothing here is aborted mid-transaction.
 
 pub mod client;
 pub mod delivery;
+pub mod leader;
 pub mod retention;
 pub mod sweep;
 

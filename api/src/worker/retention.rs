@@ -3,13 +3,20 @@
 
 use std::time::Duration;
 
+use super::leader::{self, Leader};
 use super::{Shutdown, pause};
 use crate::context::ApiContext;
 use crate::store::events;
 
 pub async fn run(ctx: ApiContext, mut shutdown: Shutdown) {
     let mut wait = Duration::from_secs(60);
+    let mut leader = Leader::new(leader::RETENTION_SWEEP, "retention sweep");
     while !pause(&mut shutdown, wait).await {
+        if !leader.lead(&ctx.db).await {
+            // Another replica sweeps; look again in a minute in case it is gone.
+            wait = Duration::from_secs(60);
+            continue;
+        }
         wait = Duration::from_secs(600);
         match sweep_once(&ctx).await {
             Ok(0) => {}

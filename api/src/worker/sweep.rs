@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use inlet_contract::session::EndReason;
 
+use super::leader::{self, Leader};
 use super::{Shutdown, pause};
 use crate::context::ApiContext;
 use crate::store::{nodes, sessions_live as live};
@@ -21,7 +22,11 @@ pub const ABANDONED_GRACE_SECS: i64 = 15;
 pub async fn run(ctx: ApiContext, mut shutdown: Shutdown) {
     let every = Duration::from_secs(ctx.config.node_lost_secs.clamp(1, 5));
     let mut last_expiry: Option<Instant> = None;
+    let mut leader = Leader::new(leader::SESSION_SWEEP, "session sweep");
     while !pause(&mut shutdown, every).await {
+        if !leader.lead(&ctx.db).await {
+            continue;
+        }
         if let Err(e) = sweep_once(&ctx).await {
             tracing::warn!(error = %e, "session sweep failed; will retry");
         }
