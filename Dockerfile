@@ -6,14 +6,9 @@
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
 COPY . .
-# The migrations are embedded at compile time (sqlx::migrate!). No database is needed to build.
+# The migrations (sqlx::migrate!) and the dashboard (web/, with the vendored hls.js; api/build.rs)
+# are embedded at compile time. No database and no npm are needed to build.
 RUN cargo build --release --bin inlet-api --bin inlet-ingest
-
-# --- the dashboard's player (hls.js from npm, not committed) ------------------------------------
-FROM node:20-bookworm-slim AS web
-WORKDIR /web
-COPY web/package.json web/package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
 
 # --- runtime -----------------------------------------------------------------------------------
 FROM debian:bookworm-slim
@@ -27,13 +22,10 @@ RUN groupadd --system inlet \
     && mkdir -p /var/lib/inlet/hls /var/lib/inlet/tls \
     && chown -R inlet:inlet /var/lib/inlet
 COPY --from=builder /src/target/release/inlet-api /src/target/release/inlet-ingest /usr/local/bin/
-COPY web/ /app/web/
-COPY --from=web /web/node_modules /app/web/node_modules
 WORKDIR /app
 # INLET_TLS_DEV_DIR: the ingest's default (./data/tls) would be under /app, which the inlet user
 # cannot write, so the generated RTMPS development certificate goes here instead.
-ENV INLET_WEB_DIR=/app/web \
-    INLET_HLS_DIR=/var/lib/inlet/hls \
+ENV INLET_HLS_DIR=/var/lib/inlet/hls \
     INLET_TLS_DEV_DIR=/var/lib/inlet/tls
 USER inlet
 # API + dashboard, HLS origin, RTMP, RTMPS.

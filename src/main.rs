@@ -198,7 +198,7 @@ fn print_banner(cli: &Cli, first: &inlet_api::bootstrap::FirstStart) {
     out.push_str("\n  Inlet is running.\n");
     out.push_str(&format!("  Dashboard:   {dashboard}/\n"));
     out.push_str(&format!(
-        "  API:         {dashboard}/v1  (OpenAPI: {dashboard}/v1/openapi.json)\n"
+        "  API:         {dashboard}/v1  (reference: {dashboard}/docs, OpenAPI: {dashboard}/v1/openapi.json)\n"
     ));
     out.push_str(&format!(
         "  RTMP:        {rtmp}   RTMPS: {}\n",

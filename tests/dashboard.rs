@@ -9,41 +9,25 @@
 //! overrides). Webhooks too: an endpoint added on the Webhooks page points at a receiver inside the
 //! script (so `inlet` runs with `INLET_WEBHOOK_ALLOW_PRIVATE=true`), which checks that the secret
 //! shown once signs what it gets; Test, the deliveries log, redelivery, secret rotation and the
-//! stream's Events timeline are used as a customer would. The scenario itself is
+//! stream's Events timeline are used as a customer would, and so are the Members page (invite with
+//! the password link shown once, a role change, a removal) and the logged-out Choose a password page
+//! that link opens, after which the new viewer sees no button that writes. The scenario itself is
 //! `tests/dashboard/dashboard.mjs`.
 //!
-//! Like `ingest/tests/hls_browser.rs` it runs `npm ci` (in `tests/dashboard/` for playwright-core
-//! and in `web/` for hls.js) when `node_modules` is missing, so the first run needs the npm
+//! Like `ingest/tests/hls_browser.rs` it runs `npm ci` (in `tests/dashboard/` for playwright-core;
+//! hls.js is vendored in `web/vendor/`) when `node_modules` is missing, so the first run needs the npm
 //! registry; it needs Node.js 20 or newer, Chromium and ffmpeg, and fails rather than skips
 //! without them.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use inlet_testsupport::browser;
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use inlet_testsupport::inlet::{self, TempDir, free_port};
+use tokio::process::Child;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// A temporary directory removed on drop.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 struct Inlet {
@@ -59,8 +43,8 @@ struct Inlet {
 async fn start_inlet(data_dir: &Path) -> Inlet {
     let (api, hls, rtmp, rtmps) = (free_port(), free_port(), free_port(), free_port());
     let hls_url = format!("http://127.0.0.1:{hls}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inlet"))
-        .arg("--data-dir")
+    let mut cmd = inlet::command(env!("CARGO_BIN_EXE_inlet"));
+    cmd.arg("--data-dir")
         .arg(data_dir)
         .arg("--web-dir")
         .arg(root().join("web"))
@@ -80,101 +64,41 @@ async fn start_inlet(data_dir: &Path) -> Inlet {
         // The ingest builds playback URLs from it, and the dashboard's CSP admits its origin.
         .env("INLET_HLS_PUBLIC_URL", &hls_url)
         // The test's webhook receiver listens on 127.0.0.1, over plain http.
-        .env("INLET_WEBHOOK_ALLOW_PRIVATE", "true")
-        .env_remove("DATABASE_URL")
-        .env_remove("INLET_ADMIN_TOKEN")
-        .env_remove("INLET_DASHBOARD_MEDIA_ORIGINS")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn inlet");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut login = None;
-    let read = async {
-        while let Some(line) = lines.next_line().await.expect("read") {
-            if let Some(rest) = line.trim().strip_prefix("Admin login:") {
-                login = rest
-                    .trim()
-                    .split_once(" / ")
-                    .map(|(e, p)| (e.to_string(), p.to_string()));
-            }
-            if line.contains("Stream Key:") {
-                return;
-            }
-        }
-        panic!("inlet exited before printing its first-start banner");
-    };
-    tokio::time::timeout(Duration::from_secs(90), read)
-        .await
-        .expect("banner within 90 s");
-    // Keep draining stdout so the process never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let (email, password) = login.expect("the banner prints the admin login");
+        .env("INLET_WEBHOOK_ALLOW_PRIVATE", "true");
+    let mut child = cmd.spawn().expect("spawn inlet");
+    let first = inlet::read_first_start(&mut child).await;
     Inlet {
         child,
         api: format!("http://127.0.0.1:{api}"),
         hls: hls_url,
-        email,
-        password,
+        email: first.email,
+        password: first.password,
     }
-}
-
-async fn stop_inlet(mut inlet: Inlet) {
-    if let Some(pid) = inlet.child.id() {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-    }
-    let exit = tokio::time::timeout(Duration::from_secs(60), inlet.child.wait()).await;
-    assert!(
-        matches!(exit, Ok(Ok(s)) if s.success()),
-        "inlet exits 0 on SIGTERM: {exit:?}"
-    );
 }
 
 /// The dashboard's pure modules (CIDR validation, the explanations of every reason code) under
 /// `node --test`: `tests/dashboard/unit.test.mjs`.
 #[test]
 fn dashboard_modules_pass_their_unit_tests_under_node() {
-    browser::require_tools("tests/dashboard/node_modules and web/node_modules");
-    let out = std::process::Command::new("node")
-        .args(["--test", "unit.test.mjs"])
-        .current_dir(root().join("tests/dashboard"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("node runs");
-    assert!(
-        out.status.success(),
-        "node --test failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    browser::require_tools("tests/dashboard/node_modules");
+    browser::node_test(&root().join("tests/dashboard"), "unit.test.mjs");
 }
 
 #[tokio::test]
 async fn dashboard_walkthrough_in_headless_chromium() {
     let begun = Instant::now();
-    browser::require_tools("tests/dashboard/node_modules and web/node_modules");
+    browser::require_tools("tests/dashboard/node_modules");
     let fixtures = root().join("tests/dashboard");
     browser::ensure_node_modules(&fixtures, &["node_modules/playwright-core/package.json"]).await;
-    browser::ensure_node_modules(
-        &root().join("web"),
-        &["node_modules/hls.js/dist/hls.min.js"],
-    )
-    .await;
     let screenshots = std::env::var_os("INLET_SCREENSHOTS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("docs/screenshots"));
 
-    let data_dir = TempDir(std::env::temp_dir().join(format!("inlet-dash-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&data_dir.0);
-    let inlet = start_inlet(&data_dir.0).await;
+    let data_dir = TempDir::fresh("inlet-dash");
+    let mut inlet = start_inlet(data_dir.path()).await;
     let started = begun.elapsed();
 
-    // The static files carry the security headers; hls.js comes from the npm package.
+    // The static files carry the security headers; hls.js is the vendored copy.
     let http = reqwest::Client::new();
     let index = http
         .get(format!("{}/", inlet.api))
@@ -210,14 +134,14 @@ async fn dashboard_walkthrough_in_headless_chromium() {
         Some("no-referrer")
     );
     let hls_js = http
-        .get(format!("{}/vendor/hls.min.js", inlet.api))
+        .get(format!("{}/vendor/hls.js/hls.light.min.js", inlet.api))
         .send()
         .await
         .expect("hls.js");
     assert_eq!(hls_js.status(), 200);
     assert!(
         hls_js.text().await.unwrap_or_default().len() > 100_000,
-        "/vendor/hls.min.js serves the npm package, not the stub"
+        "the vendored hls.js is served, not the stub"
     );
     let hidden = http
         .get(format!("{}/node_modules/hls.js/package.json", inlet.api))
@@ -234,51 +158,14 @@ async fn dashboard_walkthrough_in_headless_chromium() {
             .arg(&screenshots);
     })
     .await;
-    let (result, stderr) = (run.result, run.stderr);
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&result).unwrap_or_default()
-    );
     println!(
         "inlet up after {started:?}, browser run {} ms, total {:?}",
-        result["elapsedMs"],
+        run.result["elapsedMs"],
         begun.elapsed()
     );
-    stop_inlet(inlet).await;
-
-    let failed: Vec<&Value> = result["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .filter(|s| s["ok"] != true)
-        .collect();
-    assert!(
-        failed.is_empty() && result["error"].is_null(),
-        "failed steps: {failed:#?}\nerror: {}\nstderr: {stderr}",
-        result["error"]
-    );
-    assert_eq!(
-        result["consoleErrors"].as_array().map(Vec::len),
-        Some(0),
-        "console errors: {}",
-        result["consoleErrors"]
-    );
-    assert_eq!(
-        result["pageErrors"].as_array().map(Vec::len),
-        Some(0),
-        "uncaught page errors: {}",
-        result["pageErrors"]
-    );
-    assert_eq!(
-        result["a11y"].as_array().map(Vec::len),
-        Some(0),
-        "controls without labels: {}",
-        result["a11y"]
-    );
-    assert!(
-        result["ok"] == true && run.status.success(),
-        "dashboard.mjs failed: {result}"
-    );
+    inlet::stop(&mut inlet.child).await;
+    // `a11y`: controls without a label or name, duplicate ids.
+    browser::assert_passed(&run, "dashboard.mjs", &["a11y"]);
     for name in [
         "login",
         "streams",
@@ -296,6 +183,8 @@ async fn dashboard_walkthrough_in_headless_chromium() {
         "signing-keys",
         "audit-log",
         "account",
+        "members",
+        "reset-password",
     ] {
         let png = screenshots.join(format!("{name}.png"));
         let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));

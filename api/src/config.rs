@@ -49,9 +49,10 @@ pub struct ApiConfig {
     /// Public sign-up: `closed` (default) or `open`.
     #[arg(long, env = "INLET_SIGNUP", value_enum, default_value = "closed")]
     pub signup: Signup,
-    /// Directory of the dashboard's static files.
-    #[arg(long, env = "INLET_WEB_DIR", default_value = "web")]
-    pub web_dir: PathBuf,
+    /// Serve the dashboard's static files from this directory instead of those built into the
+    /// binary (a development override: edit `web/` and reload without rebuilding). Unset: embedded.
+    #[arg(long, env = "INLET_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
     /// Public URL of the HLS origin, which the dashboard's preview plays from (it goes into the
     /// dashboard's Content-Security-Policy). The all-in-one sets it from `INLET_HLS_PUBLIC_URL`.
     #[arg(

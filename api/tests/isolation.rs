@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 /// A tenant-owned endpoint: method, path template (`{stream}`, `{key}`, `{token}`, `{signing_key}`,
-/// `{session}`, `{webhook}`, `{event}` are A's ids), body.
+/// `{session}`, `{webhook}`, `{event}`, `{member}` are A's ids), body.
 struct Case {
     method: Method,
     path: &'static str,
@@ -72,6 +72,13 @@ fn cases() -> Vec<Case> {
             Some(json!({})),
         ),
         c(Method::DELETE, "/v1/webhooks/{webhook}", None),
+        c(
+            Method::PATCH,
+            "/v1/members/{member}",
+            Some(json!({"role": "viewer"})),
+        ),
+        c(Method::POST, "/v1/members/{member}/password-reset", None),
+        c(Method::DELETE, "/v1/members/{member}", None),
         // Last: deleting would make later rows test an unknown id rather than a foreign one.
         c(Method::DELETE, "/v1/streams/{stream}", None),
     ]
@@ -88,6 +95,7 @@ const LISTS: &[&str] = &[
     "/v1/stats",
     "/v1/webhooks",
     "/v1/events",
+    "/v1/members",
 ];
 
 #[tokio::test]
@@ -154,6 +162,20 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
         .call(Method::GET, "/v1/signing-keys", &a.token, None)
         .await;
     let signing_a = a_keys["data"][0]["id"].as_str().expect("kid").to_string();
+    // A member of A's besides its owner (the owner is the last one and could not be removed anyway).
+    let (status, invited) = app
+        .call(
+            Method::POST,
+            "/v1/members",
+            &a.token,
+            Some(json!({"email": "hire@tenant-a.example", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{invited}");
+    let member_a = invited["member"]["id"]
+        .as_str()
+        .expect("member")
+        .to_string();
     app.authorize(
         "live",
         &format!("sk_{key_a}_wrongwrongwrongwrongwrongwrongwr"),
@@ -162,7 +184,7 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
     .await;
 
     for case in cases() {
-        for (label, stream, key, token, signing_key, session, webhook, event) in [
+        for (label, stream, key, token, signing_key, session, webhook, event, member) in [
             (
                 "foreign",
                 stream_id.as_str(),
@@ -172,6 +194,7 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
                 session_a.as_str(),
                 webhook_a.as_str(),
                 event_a.as_str(),
+                member_a.as_str(),
             ),
             (
                 "unknown",
@@ -182,8 +205,9 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
                 "01a211ba-0000-7000-8000-000000000001",
                 "01a211ba-0000-7000-8000-000000000002",
                 "evt_00000000000000000000000000000000",
+                "01a211ba-0000-7000-8000-000000000003",
             ),
-            ("malformed", "not-a-uuid", "x", "x", "x", "x", "x", "x"),
+            ("malformed", "not-a-uuid", "x", "x", "x", "x", "x", "x", "x"),
         ] {
             let path = case
                 .path
@@ -193,7 +217,8 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
                 .replace("{token}", token)
                 .replace("{signing_key}", signing_key)
                 .replace("{webhook}", webhook)
-                .replace("{event}", event);
+                .replace("{event}", event)
+                .replace("{member}", member);
             let mut req = app.as_token(case.method.clone(), &path, &b.token);
             if let Some(body) = &case.body {
                 req = req.json(body);
@@ -250,6 +275,14 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
         Value::Null,
         "B revoked no signing key of A's"
     );
+    let (_, members) = app.call(Method::GET, "/v1/members", &a.token, None).await;
+    let roles: Vec<&str> = members["data"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["role"].as_str())
+        .collect();
+    assert_eq!(roles, vec!["viewer", "owner"], "B changed no member of A's");
     let (_, log) = app.call(Method::GET, "/v1/audit-log", &a.token, None).await;
     let entries = log["data"].as_array().expect("audit data");
     assert!(
@@ -282,6 +315,8 @@ async fn foreign_ids_answer_404_like_unknown_ids_and_lists_stay_private() {
         assert!(!text.contains(&a.id), "{list} shows A's tenant id");
         assert!(!text.contains(&webhook_a), "{list} shows A's webhook");
         assert!(!text.contains(&event_a), "{list} shows A's event");
+        assert!(!text.contains(&member_a), "{list} shows A's member");
+        assert!(!text.contains(&a.email), "{list} shows A's owner");
         if let Some(rows) = body["data"].as_array() {
             assert!(!rows.is_empty(), "{list} shows B's own rows");
         }

@@ -55,7 +55,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/webhooks/{id}/deliveries"),
     ("POST", "/v1/webhooks/{id}/recover"),
     ("GET", "/v1/audit-log"),
+    ("GET", "/v1/members"),
+    ("POST", "/v1/members"),
+    ("PATCH", "/v1/members/{id}"),
+    ("DELETE", "/v1/members/{id}"),
+    ("POST", "/v1/members/{id}/password-reset"),
+    ("POST", "/v1/auth/password-reset"),
     ("POST", "/admin/v1/publish-signing-key/rotate"),
+    ("POST", "/admin/v1/users/password-reset"),
 ];
 
 fn collect_refs(v: &Value, out: &mut Vec<String>) {
@@ -139,4 +146,24 @@ async fn openapi_document_is_3_1_and_matches_the_router() {
         );
         assert!(status < 500, "{method} {path} answered {status}");
     }
+}
+
+#[tokio::test]
+async fn list_parameters_are_documented_in_the_query() {
+    let raw: Value = serde_json::from_str(&inlet_api::http::openapi_json()).expect("json");
+    let mut wrong = Vec::new();
+    for (path, item) in raw["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap_or("");
+                if p["in"] == "path" && !path.contains(&format!("{{{name}}}")) {
+                    wrong.push(format!("{method} {path}: {name}"));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "path parameters that are not in the path: {wrong:?}"
+    );
 }

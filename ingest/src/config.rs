@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::server::proxy::ProxySources;
+
 #[derive(Clone, Debug, Args)]
 pub struct IngestConfig {
     /// RTMP listen address.
@@ -61,6 +63,11 @@ pub struct IngestConfig {
     /// Most RTMP/RTMPS connections from one address.
     #[arg(long, env = "INLET_RTMP_MAX_CONNECTIONS_PER_IP", default_value_t = 50)]
     pub rtmp_max_connections_per_ip: usize,
+    /// Load balancers whose connections start with a PROXY protocol header (v1 or v2) naming the
+    /// real client: comma-separated CIDRs or addresses; empty (the default) = PROXY protocol off.
+    /// Connections from these must send one; a header from any other address is refused.
+    #[arg(long, env = "INLET_PROXY_PROTOCOL_FROM", default_value = "")]
+    pub proxy_protocol_from: ProxySources,
     /// Threads that serve RTMP/RTMPS connections, each with its own event loop, a connection living
     /// on one of them (nginx: `worker_processes`); `0` = one per two CPUs (at least one).
     #[arg(long, env = "INLET_RTMP_WORKERS", default_value_t = 0)]

@@ -16,106 +16,27 @@
 // status and redelivers; the secret is rotated with a grace (both signatures), the endpoint
 // disabled and enabled; a filtered second endpoint is added and deleted. The stream's Events tab
 // shows its timeline (created, connected, active, key rotated, idle, rejected) in words.
+// Members: a viewer is invited (the password link shown once and copied), an admin invited, made
+// viewer through the role dialog and removed; logged out, the link opens the Choose a password page,
+// which refuses a short password beside the field and then logs the viewer in, who sees no button
+// that writes.
 // Prints one JSON line {"ok": bool, "steps": [...], "consoleErrors": [...], ...}; exits 0 only when ok.
 
-import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { createServer } from "node:http";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { LAUNCH_ARGS, check, createRun, finish, parseArgs, publish, recordFailure, sleep, waitForPlayback } from "./harness.mjs";
 
-const LAUNCH_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--autoplay-policy=no-user-gesture-required",
-];
-
-function parseArgs(argv) {
-  const o = {};
-  for (let i = 0; i < argv.length; i += 2) {
-    const k = argv[i];
-    if (!k.startsWith("--") || argv[i + 1] === undefined) throw new Error(`bad argument ${k}`);
-    o[k.slice(2)] = argv[i + 1];
-  }
-  for (const k of ["base", "email", "password", "screenshots"]) {
-    if (!o[k]) throw new Error(`--${k} is required`);
-  }
-  return o;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-const result = {
-  ok: false,
-  steps: [],
-  consoleErrors: [],
-  pageErrors: [],
-  httpErrors: [],
-  a11y: [],
-  checks: {},
-  ffmpeg: [],
-  screenshots: [],
-  browserVersion: null,
-  elapsedMs: 0,
-  error: null,
-};
-
-async function step(name, fn) {
-  const t = Date.now();
-  const rec = { name, ok: false, ms: 0 };
-  result.steps.push(rec);
-  try {
-    const detail = await fn();
-    rec.ok = true;
-    if (detail !== undefined) rec.detail = detail;
-  } catch (e) {
-    rec.error = e && e.message ? e.message.split("\n").slice(0, 4).join(" | ") : String(e);
-    throw e;
-  } finally {
-    rec.ms = Date.now() - t;
-  }
-}
-
-function check(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-/** Starts ffmpeg publishing a test pattern to `url`; resolves {code, stderr, ms} when it exits. */
-function publish(url, seconds) {
-  const args = [
-    "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
-    "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
-    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-    "-t", String(seconds),
-    "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p",
-    "-c:a", "aac", "-b:a", "64k",
-    "-f", "flv", url,
-  ];
-  const started = Date.now();
-  const child = spawn("ffmpeg", args, { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (d) => {
-    if (stderr.length < 20000) stderr += d.toString();
-  });
-  const done = new Promise((resolve) => {
-    child.on("error", (e) => resolve({ code: -1, stderr: `spawn failed: ${e.message}`, ms: Date.now() - started }));
-    child.on("exit", (code, signal) => resolve({ code: code === null ? `signal ${signal}` : code, stderr: stderr.trim(), ms: Date.now() - started }));
-  });
-  return { child, done };
-}
+const { result, step } = createRun({ httpErrors: [], a11y: [], ffmpeg: [], screenshots: [] });
 
 /** Redacts the secret part of keys, tokens and webhook secrets before anything is printed. */
 const redact = (s) => String(s)
   .replace(/(sk_[A-Za-z0-9]{10}_)[A-Za-z0-9]+/g, "$1…")
   .replace(/(inlet_[A-Za-z0-9]{10}_)[A-Za-z0-9]+/g, "$1…")
+  .replace(/(rst_[A-Za-z0-9]{10}_)[A-Za-z0-9]+/g, "$1…")
   .replace(/whsec_[A-Za-z0-9+/=]+/g, "whsec_…");
 
 /** A webhook receiver on 127.0.0.1 that answers 200 to every request and keeps what it got. */
@@ -158,7 +79,7 @@ function signedWith(req, secret) {
 
 async function main() {
   const started = Date.now();
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseArgs(process.argv.slice(2), ["base", "email", "password", "screenshots"]);
   const base = opts.base.replace(/\/$/, "");
   mkdirSync(opts.screenshots, { recursive: true });
   const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -423,20 +344,7 @@ async function main() {
       await page.locator("#stream-status").getByText("Live", { exact: true }).waitFor({ timeout: 20_000 });
     });
     await step("the preview plays: video.currentTime advances", async () => {
-      const deadline = Date.now() + 35_000;
-      let startTime = null;
-      let last = null;
-      while (Date.now() < deadline) {
-        last = await page.evaluate(() => {
-          const v = document.getElementById("preview-video");
-          const note = document.querySelector(".player .hint");
-          return v ? { t: v.currentTime, paused: v.paused, err: v.error && v.error.message, note: note && note.textContent } : null;
-        });
-        if (last && last.t > 0 && startTime === null) startTime = last.t;
-        if (startTime !== null && last.t - startTime >= 2) break;
-        await sleep(250);
-      }
-      check(last && startTime !== null && last.t - startTime >= 2, `currentTime did not advance 2 s: ${JSON.stringify({ startTime, last })}`);
+      const { startTime, last } = await waitForPlayback(page, 35_000);
       result.checks.preview = { startTime, currentTime: last.t, note: last.note };
       return result.checks.preview;
     });
@@ -770,10 +678,75 @@ async function main() {
       await page.getByLabel("Addresses allowed to publish to any of your streams").waitFor();
       await shot("account");
     });
+    let inviteLink = null;
+    await step("members: invite a viewer; the password link is shown once and copied", async () => {
+      await go("#/members");
+      await page.locator("#members-table").getByText("(you)").waitFor();
+      await page.getByLabel("Email", { exact: true }).fill("vera@acme.example");
+      await page.getByLabel("Role", { exact: true }).selectOption("viewer");
+      await page.getByRole("button", { name: "Invite", exact: true }).click();
+      await page.locator("#reset-link").waitFor();
+      check(/token=rst_[A-Za-z0-9]{10}_•+$/.test(await page.locator("#reset-link").inputValue()), "the link is shown unmasked");
+      await page.getByRole("button", { name: "Copy Password link for vera@acme.example" }).click();
+      inviteLink = await clipboard();
+      check(inviteLink.startsWith(`${base}/#/reset?token=rst_`), `copied ${redact(inviteLink)}`);
+      await page.locator("#members-table tr").filter({ hasText: "vera@acme.example" }).getByText("invited").waitFor();
+      await shot("members");
+    });
+    await step("members: change a role in its dialog, then remove the member (confirmed)", async () => {
+      await page.getByLabel("Email", { exact: true }).fill("adam@acme.example");
+      await page.getByLabel("Role", { exact: true }).selectOption("admin");
+      await page.getByRole("button", { name: "Invite", exact: true }).click();
+      const row = page.locator("#members-table tr").filter({ hasText: "adam@acme.example" });
+      await row.getByText("admin", { exact: true }).waitFor();
+      await row.getByRole("button", { name: "Change role for adam@acme.example" }).click();
+      await page.getByRole("dialog").getByLabel("New role").selectOption("viewer");
+      await page.getByRole("dialog").getByRole("button", { name: "Change role" }).click();
+      await row.getByText("viewer", { exact: true }).waitFor();
+      await row.getByRole("button", { name: "Remove for adam@acme.example" }).click();
+      await page.getByRole("dialog").getByRole("button", { name: "Remove member" }).click();
+      await row.waitFor({ state: "detached" });
+      await go("#/audit");
+      await page.locator("#audit-table").waitFor();
+      const text = await page.locator("#audit-table").innerText();
+      check(/invited vera@acme\.example as viewer/.test(text) && /changed the role of adam@acme\.example from admin to viewer/.test(text)
+        && /removed adam@acme\.example \(viewer\)/.test(text), `audit: ${redact(text.slice(0, 400))}`);
+      check(!text.includes(inviteLink.split("_").pop()), "the audit log shows the link's secret");
+    });
     await step("log out", async () => {
       await page.getByRole("button", { name: "Log out" }).first().click();
       await page.getByLabel("Email").waitFor();
       await page.reload({ waitUntil: "load" });
+      await page.getByLabel("Email").waitFor();
+    });
+    await step("the password link works logged out, refuses a short password, and logs the viewer in", async () => {
+      await page.goto(inviteLink);
+      await page.getByRole("heading", { name: "Choose a password" }).waitFor();
+      check(!(await page.evaluate(() => location.hash)).includes("rst_"), "the token stays in the address bar");
+      await page.getByLabel("New password").fill("short");
+      await page.getByLabel("Repeat the password").fill("short");
+      await page.getByRole("button", { name: "Set password and log in" }).click();
+      await page.locator(".field-error:not([hidden])").getByText("Use 10 to 256 characters.").waitFor();
+      await shot("reset-password");
+      await page.getByLabel("New password").fill("vera's long passphrase");
+      await page.getByLabel("Repeat the password").fill("vera's long passphrase");
+      await page.getByRole("button", { name: "Set password and log in" }).click();
+      await page.waitForFunction(() => location.hash === "#/streams");
+      await page.locator("#streams-table, .empty").first().waitFor();
+    });
+    await step("a viewer sees no button that writes", async () => {
+      check(!(await page.getByRole("link", { name: "New stream" }).isVisible()), "New stream is shown to a viewer");
+      await go("#/members");
+      const mine = page.locator("#members-table tr").filter({ hasText: "vera@acme.example" });
+      await mine.getByRole("button", { name: "Reset link for vera@acme.example" }).waitFor();
+      const buttons = await page.locator("main button:visible").allTextContents();
+      check(buttons.length === 1 && buttons[0] === "Reset link", `a viewer sees ${buttons.join(", ")}`);
+      check((await page.getByLabel("Email", { exact: true }).count()) === 0, "the invite form is shown to a viewer");
+      await go("#/tokens");
+      await page.locator("#tokens-table, main .empty").first().waitFor();
+      const tokenButtons = await page.locator("main button:visible").allTextContents();
+      check(tokenButtons.length === 0, `a viewer sees ${tokenButtons.join(", ")} on API tokens`);
+      await page.getByRole("button", { name: "Log out" }).first().click();
       await page.getByLabel("Email").waitFor();
     });
     await sleep(300);
@@ -783,14 +756,7 @@ async function main() {
       result.pageErrors.length === 0 &&
       result.a11y.length === 0;
   } catch (e) {
-    result.error = redact(e && e.message ? e.message.split("\n").slice(0, 6).join(" | ") : String(e));
-    // What the page showed when it failed: its text, and a screenshot outside the docs.
-    const page = context && context.pages()[0];
-    if (page) {
-      result.failurePage = await page.evaluate(() => document.body.innerText.slice(0, 3000)).then(redact).catch(() => null);
-      result.failureScreenshot = join(tmpdir(), `inlet-dashboard-failure-${process.pid}.png`);
-      await page.screenshot({ path: result.failureScreenshot, fullPage: true }).catch(() => {});
-    }
+    await recordFailure(result, e, context && context.pages()[0], "dashboard", redact, { fullPage: true });
   } finally {
     for (const p of publishers) p.child.kill("SIGKILL");
     receiver.close();
@@ -801,5 +767,4 @@ async function main() {
 }
 
 await main();
-process.stdout.write(`${JSON.stringify(result)}\n`);
-process.exit(result.ok ? 0 : 1);
+finish(result);

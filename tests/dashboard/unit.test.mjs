@@ -88,6 +88,7 @@ test("key_expired and key_revoked say when and by whom, from the audit log", () 
   const r = explainAttempt(attempt({ reason_code: "key_revoked", key_id: "OLDOLDOLD1" }), { stream, audit, me, apiTokens: [{ id: "TokTokTok1", name: "ci" }] });
   assert.match(r.summary, /sk_OLDOLDOLD1…, which was revoked on .+ by the API token “ci”/);
   assert.equal(describeActor("user:other", { me }), "another user of your organization (user other)");
+  assert.equal(describeActor("operator", { me }), "the operator of this Inlet");
 });
 
 test("ip_not_allowed names the address, the list, and notices a list that changed since", () => {

@@ -129,3 +129,53 @@ pub async fn run_script(
         stderr: stderr.into_owned(),
     }
 }
+
+/// Asserts that a fixture's script passed: every step `ok`, no `error`, no console or uncaught page
+/// error, nothing in any of the lists `also_empty` names, `ok: true` and exit status 0. The result
+/// is printed first, for the test's output.
+pub fn assert_passed(run: &ScriptRun, script: &str, also_empty: &[&str]) {
+    let result = &run.result;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(result).unwrap_or_default()
+    );
+    let failed: Vec<&serde_json::Value> = result["steps"]
+        .as_array()
+        .map(|steps| steps.iter().filter(|s| s["ok"] != true).collect())
+        .unwrap_or_default();
+    assert!(
+        failed.is_empty() && result["error"].is_null(),
+        "{script}: failed steps: {failed:#?}\nerror: {}\nstderr: {}",
+        result["error"],
+        run.stderr
+    );
+    for list in ["consoleErrors", "pageErrors"].iter().chain(also_empty) {
+        assert_eq!(
+            result[list].as_array().map(Vec::len),
+            Some(0),
+            "{script}: {list}: {}",
+            result[list]
+        );
+    }
+    assert!(
+        result["ok"] == true && run.status.success(),
+        "{script} failed: {result}"
+    );
+}
+
+/// Runs `node --test <file>` in `dir` (a fixture's unit tests of the dashboard's pure modules) and
+/// panics with its output when a test fails.
+pub fn node_test(dir: &Path, file: &str) {
+    let out = std::process::Command::new("node")
+        .args(["--test", file])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "node --test {file} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

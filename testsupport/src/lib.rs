@@ -7,9 +7,11 @@
 //! removed by a watchdog once the test process has exited.
 //!
 //! Only for tests: failures panic with a message saying what went wrong. `browser` holds what the
-//! browser tests share (the Chromium to drive, the tools they require, `npm ci` of fixtures).
+//! browser tests share (the Chromium to drive, the tools they require, `npm ci` of fixtures);
+//! `inlet` what the tests that start the real all-in-one binary share.
 
 pub mod browser;
+pub mod inlet;
 pub mod receiver;
 
 use std::sync::OnceLock;

@@ -1,7 +1,7 @@
 // The dashboard shell: session check, hash routing (#/streams, #/streams/<id>/keys, ...), the main
 // navigation, focus on each page's heading after navigation, and the page lifecycle (each page
 // returns a cleanup that stops its polling and its player). Secrets never go into the URL: the
-// route holds only ids.
+// route holds only ids (a password link's token is taken out of the address bar at once).
 
 import { h, replace, toast } from "./dom.js";
 import { get, post, setCsrf, UNAUTHORIZED_EVENT } from "./api.js";
@@ -14,6 +14,8 @@ import { signingKeysPage } from "./pages/signing_keys.js";
 import { webhooksPage, webhookPage } from "./pages/webhooks.js";
 import { auditPage } from "./pages/audit.js";
 import { accountPage } from "./pages/account.js";
+import { membersPage } from "./pages/members.js";
+import { resetPage } from "./pages/reset.js";
 
 const SIGNED_IN = "inlet.signedIn";
 const main = document.getElementById("main");
@@ -28,12 +30,15 @@ const app = {
   },
   signedIn(me) {
     app.me = me;
+    // A viewer only reads: CSS hides what carries the class `writes`.
+    document.body.dataset.role = me.role || (me.user && me.user.role) || "";
     setCsrf(me.csrf_token);
     localStorage.setItem(SIGNED_IN, "1");
     renderNav();
   },
   signedOut(message) {
     app.me = null;
+    delete document.body.dataset.role;
     setCsrf(null);
     secrets.forgetAll();
     localStorage.removeItem(SIGNED_IN);
@@ -44,6 +49,8 @@ const app = {
 
 const routes = [
   { re: /^#\/login$/, page: loginPage, public: true },
+  // A password link works logged in or out.
+  { re: /^#\/reset(?:\?.*)?$/, page: resetPage, public: true, anyone: true },
   { re: /^#\/streams$/, page: streamsPage, nav: "streams" },
   { re: /^#\/streams\/new$/, page: newStreamPage, nav: "streams" },
   { re: /^#\/streams\/([0-9a-fA-F-]{36})(?:\/(keys|settings|attempts|sessions|events))?$/, page: streamPage, nav: "streams", keepsSecret: true },
@@ -51,6 +58,7 @@ const routes = [
   { re: /^#\/webhooks\/([0-9a-fA-F-]{36})$/, page: webhookPage, nav: "webhooks", keepsSecret: true },
   { re: /^#\/tokens$/, page: tokensPage, nav: "tokens" },
   { re: /^#\/signing-keys$/, page: signingKeysPage, nav: "signing-keys" },
+  { re: /^#\/members$/, page: membersPage, nav: "members" },
   { re: /^#\/audit$/, page: auditPage, nav: "audit" },
   { re: /^#\/account$/, page: accountPage, nav: "account" },
 ];
@@ -60,6 +68,7 @@ const navItems = [
   ["webhooks", "#/webhooks", "Webhooks"],
   ["tokens", "#/tokens", "API tokens"],
   ["signing-keys", "#/signing-keys", "Signing keys"],
+  ["members", "#/members", "Members"],
   ["audit", "#/audit", "Audit log"],
   ["account", "#/account", "Account"],
 ];
@@ -112,7 +121,7 @@ async function route() {
     app.navigate("#/login");
     return;
   }
-  if (found.public && app.me) {
+  if (found.public && !found.anyone && app.me) {
     app.navigate("#/streams");
     return;
   }

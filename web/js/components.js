@@ -9,7 +9,7 @@ import { validateList, MAX_ENTRIES } from "./cidr.js";
 /** `sk_AbC…_••••` style mask: the public part stays, the secret becomes dots. */
 export function mask(value) {
   const v = String(value || "");
-  const m = /^(sk_[A-Za-z0-9]+_|inlet_[A-Za-z0-9]+_|whsec_)/.exec(v);
+  const m = /^(sk_[A-Za-z0-9]+_|inlet_[A-Za-z0-9]+_|whsec_|rst_[A-Za-z0-9]+_|[^?]*[?&]token=rst_[A-Za-z0-9]+_)/.exec(v);
   if (m) return `${m[1]}${"•".repeat(16)}`;
   if (v.startsWith("-----BEGIN")) return "-----BEGIN PRIVATE KEY----- •••••••• (hidden)";
   return `${v.slice(0, 6)}${"•".repeat(16)}`;
@@ -138,7 +138,7 @@ export function allowlistEditor(o) {
   });
   ta.value = (o.initial || []).join("\n");
   const check = h("div", { id: `${id}-check`, class: "cidr-check", "aria-live": "polite" });
-  const save = h("button", { type: "submit", class: "primary" }, "Save allowlist");
+  const save = h("button", { type: "submit", class: "primary writes" }, "Save allowlist");
   const status = h("p", { class: "hint", role: "status" });
   const help = h(
     "div",
@@ -271,11 +271,15 @@ export async function confirmRevoke(dialog, path, done, reload, failed = "Not re
 /** A "create by name" form: validates the name, POSTs `{name}` to `url` (idempotently), shows
  * `notice(created)` in `o.created` once (the secret it carries is shown only there), then runs
  * `o.reload`. The API's field error is shown on the name. `o`: id, placeholder, hint, submitLabel,
- * emptyError, url, created, notice, reload. */
+ * emptyError, url, created, notice, reload; optionally `key` and `label` (another field than
+ * `name`, e.g. an email), `type` (of its input) and `extra` (more `field()`s, whose inputs' `name`
+ * attributes give their keys in the body). A viewer does not see it (class `writes`). */
 export function createByNameForm(o) {
-  const name = field("Name", h("input", { id: o.id, type: "text", maxlength: 100, autocomplete: "off", placeholder: o.placeholder }), o.hint);
+  const key = o.key || "name";
+  const name = field(o.label || "Name", h("input", { id: o.id, type: o.type || "text", maxlength: o.type === "email" ? 254 : 100, autocomplete: "off", placeholder: o.placeholder }), o.hint);
+  const extra = o.extra || [];
   const submit = h("button", { type: "submit", class: "primary" }, o.submitLabel);
-  const form = h("form", { class: "inline-form", novalidate: true }, name.wrap, h("div", { class: "actions" }, submit));
+  const form = h("form", { class: "inline-form writes", novalidate: true }, name.wrap, extra.map((f) => f.wrap), h("div", { class: "actions" }, submit));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     setFieldError(name, null);
@@ -287,12 +291,13 @@ export function createByNameForm(o) {
     }
     submit.disabled = true;
     try {
-      const made = await post(o.url, { name: v }, { idempotent: true });
+      const body = Object.fromEntries([[key, v], ...extra.map((f) => [f.input.name, f.input.value])]);
+      const made = await post(o.url, body, { idempotent: true });
       name.input.value = "";
       replace(o.created, o.notice(made));
       await o.reload();
     } catch (ex) {
-      setFieldError(name, ex.forField ? ex.forField("name") || ex.message : ex.message);
+      setFieldError(name, ex.forField ? ex.forField(key) || ex.message : ex.message);
     } finally {
       submit.disabled = false;
     }

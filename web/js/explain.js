@@ -45,6 +45,7 @@ export function describeActor(actor, ctx = {}) {
     return t ? `the API token “${t.name}” (inlet_${id})` : `the API token inlet_${id}`;
   }
   if (kind === "system") return "Inlet itself";
+  if (kind === "operator") return "the operator of this Inlet";
   return actor || "someone";
 }
 

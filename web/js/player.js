@@ -1,11 +1,29 @@
-// The live preview: hls.js from /vendor/hls.min.js (the npm package, installed with
-// `npm ci --prefix web`; the API serves a stub that sets `inletHlsMissing` when it is absent) where
-// the browser has Media Source Extensions; else native HLS (iOS Safari); else the playback URL and
-// how to enable the preview. hls.js comes first because a browser may claim native HLS and fail
-// on it: Chromium 156 answers canPlayType("application/vnd.apple.mpegurl") with "maybe", then
-// stops on our MPEG-TS segments with DEMUXER_ERROR_COULD_NOT_PARSE.
+// The live preview. hls.js is vendored under web/vendor/hls.js/ (the light build of the npm package
+// pinned in web/package.json; see docs/decisions.md) and built into the binary; a web directory
+// without it (INLET_WEB_DIR) answers a stub that sets `inletHlsMissing`. Which engine plays is
+// decided by previewEngine(): hls.js wherever Media Source Extensions exist; native HLS only in
+// Safari and other WebKit browsers (iOS before 17.1 has no MSE); else the playback URL with why.
+// Native HLS is never trusted on canPlayType alone: Chromium answers "maybe" for
+// application/vnd.apple.mpegurl (its built-in HLS player), then stops on our MPEG-TS segments
+// with DEMUXER_ERROR_COULD_NOT_PARSE.
 
 import { h, replace } from "./dom.js";
+
+/** Where the player is served (web/vendor/hls.js/hls.light.min.js). */
+export const HLS_JS_URL = "/vendor/hls.js/hls.light.min.js";
+
+/**
+ * How the preview can play, from what the browser offers: "hls.js", "native", "missing" (no
+ * native HLS and the server has no hls.js: say how to get it) or "unsupported". `hlsSupported`:
+ * hls.js is loaded and Hls.isSupported(); `nativeAnswer`: canPlayType("application/vnd.apple.mpegurl");
+ * `vendor`: navigator.vendor ("Apple Computer, Inc." in Safari and every iOS browser).
+ */
+export function previewEngine({ hlsSupported, hlsMissing, nativeAnswer, vendor }) {
+  if (hlsSupported) return "hls.js";
+  const claimsHls = nativeAnswer === "probably" || nativeAnswer === "maybe";
+  if (claimsHls && /^Apple/.test(vendor || "")) return "native";
+  return hlsMissing ? "missing" : "unsupported";
+}
 
 let loading = null;
 
@@ -15,7 +33,7 @@ function loadHlsJs() {
   if (!loading) {
     loading = new Promise((resolve) => {
       const s = document.createElement("script");
-      s.src = "/vendor/hls.min.js";
+      s.src = HLS_JS_URL;
       s.onload = () => resolve();
       s.onerror = () => resolve();
       document.head.append(s);
@@ -57,21 +75,28 @@ export function createPlayer() {
     if (p && p.catch) p.catch(() => {});
   };
 
-  const native = () => video.canPlayType("application/vnd.apple.mpegurl") !== "";
   const mse = () => typeof window.MediaSource !== "undefined" || typeof window.ManagedMediaSource !== "undefined";
+  const behind = "Muted; viewers are a few seconds behind the encoder.";
 
   const start = async (target) => {
     if (mse()) await loadHlsJs();
     if (url !== target) return;
     const Hls = window.Hls;
-    if (!(Hls && Hls.isSupported()) && native()) {
-      note.textContent = "Preview: native HLS. Muted; viewers are a few seconds behind the encoder.";
+    const engine = previewEngine({
+      hlsSupported: !!(Hls && Hls.isSupported()),
+      hlsMissing: !Hls && mse(),
+      nativeAnswer: video.canPlayType("application/vnd.apple.mpegurl"),
+      vendor: navigator.vendor,
+    });
+    el.dataset.engine = engine;
+    if (engine === "native") {
+      note.textContent = `Preview: native HLS. ${behind}`;
       video.src = target;
       play();
       return;
     }
-    if (Hls && Hls.isSupported()) {
-      note.textContent = `Preview: hls.js ${Hls.version}. Muted; viewers are a few seconds behind the encoder.`;
+    if (engine === "hls.js") {
+      note.textContent = `Preview: hls.js ${Hls.version}. ${behind}`;
       hls = new Hls({ liveDurationInfinity: true, lowLatencyMode: false });
       hls.on(Hls.Events.ERROR, (_e, data) => {
         if (!data.fatal || !hls) return;
@@ -88,12 +113,14 @@ export function createPlayer() {
       return;
     }
     video.hidden = true;
+    const elsewhere = ["Meanwhile open ", h("code", {}, target), " in VLC, ffplay or Safari."];
     replace(
       note,
-      window.inletHlsMissing
-        ? ["This browser has no native HLS and hls.js is not installed on the server. To enable the in-page preview, run ",
-           h("code", {}, "npm ci --prefix web"), " where the dashboard is served from, and reload. Meanwhile play the URL above in any HLS player (ffplay, VLC, Safari)."]
-        : "This browser can play neither HLS nor Media Source Extensions. Play the URL above in any HLS player (ffplay, VLC, Safari).",
+      engine === "missing"
+        ? ["No in-page preview: this browser does not play HLS by itself, and this server does not serve hls.js (",
+           h("code", {}, HLS_JS_URL), " is missing from its INLET_WEB_DIR). To fix it, unset INLET_WEB_DIR to use the dashboard built into inlet, or copy ",
+           h("code", {}, "web/vendor/"), " from the repository into that directory, and reload. ", elsewhere]
+        : ["No in-page preview: this browser can play neither HLS nor Media Source Extensions. ", elsewhere],
     );
   };
 

@@ -1,9 +1,10 @@
 //! Credential formats: API tokens `inlet_<id>_<secret>`, stream keys `sk_<id>_<secret>`, dashboard
-//! sessions `ses_<id>_<secret>`. Owns generation (CSPRNG), parsing and hashing. The id part is public
-//! (it is what lists and logs show); the secret part is shown once and only its hash is stored.
+//! sessions `ses_<id>_<secret>`, password-reset links `rst_<id>_<secret>`. Owns generation
+//! (CSPRNG), parsing and hashing. The id part is public (it is what lists and logs show); the
+//! secret part is shown once and only its hash is stored.
 //!
-//! Secrets carry 190 bits of entropy, so a fast domain-separated SHA-256 is enough to make a database
-//! dump useless; slow hashes (argon2) are kept for low-entropy passwords.
+//! Secrets carry 190 bits of entropy, so a fast domain-separated SHA-256 is enough to make a
+//! database dump useless; slow hashes (argon2) are kept for low-entropy passwords.
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -22,6 +23,7 @@ pub enum Kind {
     StreamKey,
     Session,
     Operator,
+    PasswordReset,
 }
 
 impl Kind {
@@ -31,6 +33,7 @@ impl Kind {
             Kind::StreamKey => "sk",
             Kind::Session => "ses",
             Kind::Operator => "iop",
+            Kind::PasswordReset => "rst",
         }
     }
 }
@@ -127,8 +130,8 @@ pub fn ct_eq_str(a: &str, b: &str) -> bool {
     ha.ct_eq(&hb).into()
 }
 
-/// The CSRF token of a dashboard session, derived from the session secret so it needs no storage and
-/// does not reveal the secret.
+/// The CSRF token of a dashboard session, derived from the session secret so it needs no storage
+/// and does not reveal the secret.
 pub fn csrf_token(session_secret: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"inlet-csrf-v1\0");

@@ -1,5 +1,5 @@
-//! Operator routes (`/admin/v1`): bootstrap tenants. Also the one function that creates a tenant with
-//! its owner and first API token, shared by public sign-up and the all-in-one's first start.
+//! Operator routes (`/admin/v1`): bootstrap tenants. Also the one function that creates a tenant
+//! with its owner and first API token, shared by public sign-up and the all-in-one's first start.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,9 +10,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::ApiContext;
 use super::api_tokens::issue_token;
 use super::error::{ApiError, OnConstraint, Problem};
-use super::extract::JsonBody;
+use super::extract::{ClientIp, JsonBody};
+use super::members::{ResetIssued, new_reset};
 use super::views::TenantCreated;
 use crate::domain::password;
+use crate::domain::role::Role;
 use crate::domain::validate::Errors;
 use crate::store;
 
@@ -27,10 +29,57 @@ pub struct CreateTenant {
     pub owner_password: String,
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorReset {
+    /// The email of the user who cannot log in (any tenant).
+    pub email: String,
+}
+
 pub fn router() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
         .routes(routes!(create_tenant))
         .routes(routes!(rotate_signing_key))
+        .routes(routes!(reset_password))
+}
+
+/// Issue a one-time password-reset link (24 h) for any user, e.g. a locked-out owner. Hand the
+/// link to them; it replaces their older links, and their password works until the link is used.
+#[utoipa::path(post, path = "/admin/v1/users/password-reset", tag = "admin", request_body = OperatorReset,
+    security(("operator" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for a repeated request")),
+    responses((status = 201, body = ResetIssued), (status = 401, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem)))]
+pub async fn reset_password(
+    State(ctx): State<ApiContext>,
+    ip: ClientIp,
+    JsonBody(body): JsonBody<OperatorReset>,
+) -> Result<(StatusCode, axum::Json<ResetIssued>), ApiError> {
+    let email = body.email.trim();
+    let mut errors = Errors::default();
+    errors.email("email", email);
+    ApiError::check(errors)?;
+    let mut tx = ctx.db.begin().await?;
+    let user = store::members::by_email_for_update(&mut tx, email)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let reset = new_reset(&ctx, &mut tx, &user, "operator").await?;
+    store::audit::insert(
+        &mut tx,
+        store::audit::Entry {
+            tenant_id: user.tenant_id,
+            actor: "operator",
+            action: "password_reset.issued",
+            target_type: "user",
+            target_id: &user.id.to_string(),
+            details: reset.audit_details(&user),
+            client_ip: ip.text(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(tenant = %user.tenant_id, user = %user.id, "operator issued a password reset");
+    Ok((StatusCode::CREATED, axum::Json(reset.issued)))
 }
 
 #[derive(Debug, serde::Serialize, ToSchema)]
@@ -85,7 +134,7 @@ pub async fn create_tenant_with_owner(
         .on_constraint("users_email_key", || {
             ApiError::Conflict("A user with this email already exists.".into())
         })?;
-    let api_token = issue_token(&mut tx, tenant.id, "initial", Some(owner.id)).await?;
+    let api_token = issue_token(&mut tx, tenant.id, "initial", Some(owner.id), Role::Owner).await?;
     tx.commit().await?;
     Ok(TenantCreated {
         tenant: tenant.into(),

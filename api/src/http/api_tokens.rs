@@ -13,6 +13,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{Cursor, JsonBody, Page, PageQuery, Principal, QueryParams};
 use super::views::{ApiTokenView, CreatedApiToken};
 use crate::domain::credentials::{self, Kind};
+use crate::domain::role::Role;
 use crate::domain::validate::Errors;
 use crate::store;
 
@@ -35,6 +36,7 @@ pub async fn issue_token(
     tenant_id: Uuid,
     name: &str,
     created_by: Option<Uuid>,
+    role: Role,
 ) -> Result<CreatedApiToken, ApiError> {
     let issued = credentials::issue(Kind::ApiToken);
     let row = store::api_tokens::insert(
@@ -44,10 +46,12 @@ pub async fn issue_token(
         name.trim(),
         &issued.hash,
         created_by,
+        role.as_str(),
     )
     .await?;
     Ok(CreatedApiToken {
         prefix: credentials::prefix(Kind::ApiToken, &row.id),
+        role,
         id: row.id,
         name: row.name,
         created_at: row.created_at,
@@ -55,7 +59,7 @@ pub async fn issue_token(
     })
 }
 
-/// Create an API token. `token` is shown once.
+/// Create an API token. `token` is shown once. The token acts with the caller's role.
 #[utoipa::path(post, path = "/v1/api-tokens", tag = "api-tokens", request_body = CreateApiToken,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for a repeated request")),
     responses((status = 201, body = CreatedApiToken), (status = 422, body = Problem)))]
@@ -72,7 +76,8 @@ pub async fn create(
         &mut conn,
         principal.tenant_id,
         &body.name,
-        principal.user_id(),
+        principal.person(),
+        principal.role,
     )
     .await?;
     tracing::info!(tenant = %principal.tenant_id, token_id = %created.id, by = %principal.describe(), "api token created");

@@ -1,7 +1,8 @@
 //! Authentication and rate limiting middleware. Resolves the caller from `Authorization: Bearer
-//! inlet_<id>_<secret>` or the dashboard's session cookie (with a CSRF header on writes), applies the
-//! per-token and per-tenant limits, and stamps `X-RateLimit-*` on every answer. Also the operator
-//! check of `/admin/v1` and the per-address limit of unauthenticated routes.
+//! inlet_<id>_<secret>` or the dashboard's session cookie (with a CSRF header on writes), applies
+//! the per-token and per-tenant limits, refuses the writes of a `viewer` (the one place roles gate
+//! methods), and stamps `X-RateLimit-*` on every answer. Also the operator check of `/admin/v1` and
+//! the per-address limit of unauthenticated routes.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
@@ -12,6 +13,7 @@ use super::ApiContext;
 use super::error::ApiError;
 use super::extract::{Actor, ClientIp, Principal};
 use crate::domain::credentials::{self, Kind};
+use crate::domain::role::Role;
 use crate::ratelimit::Decision;
 use crate::store;
 
@@ -61,7 +63,9 @@ async fn resolve(
                     tenant_id: row.tenant_id,
                     actor: Actor::ApiToken {
                         token_id: id.to_string(),
+                        created_by: row.created_by_user_id,
                     },
+                    role: Role::from_db(&row.role),
                 })
             }
             _ => Err(ApiError::Unauthorized(
@@ -98,11 +102,28 @@ async fn resolve(
                 session_id: id.to_string(),
                 csrf_token,
             },
+            role: Role::from_db(&row.role),
         });
     }
     Err(ApiError::Unauthorized(
         "Send `Authorization: Bearer inlet_<id>_<secret>` or log in.".into(),
     ))
+}
+
+/// Whether the principal's role lets it make this request. A `viewer` may only read (GET, HEAD,
+/// OPTIONS); the exceptions are logging out and asking for a reset link for their own password.
+/// Rules that depend on the target (an admin may not change an owner) live with the members routes.
+pub fn role_allows(principal: &Principal, method: &Method, path: &str) -> Result<(), ApiError> {
+    if principal.role.can_write() || is_safe(method) {
+        return Ok(());
+    }
+    let own_reset = principal
+        .user_id()
+        .is_some_and(|me| path == format!("/v1/members/{me}/password-reset"));
+    if *method == Method::POST && (path == "/v1/auth/logout" || own_reset) {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(principal.role.read_only_detail()))
 }
 
 /// Writes the rate-limit headers of a decision onto an answer.
@@ -161,7 +182,7 @@ pub async fn require_principal(
         }
     };
     let cred_key = match &principal.actor {
-        Actor::ApiToken { token_id } => format!("token:{token_id}"),
+        Actor::ApiToken { token_id, .. } => format!("token:{token_id}"),
         Actor::User { session_id, .. } => format!("session:{session_id}"),
     };
     let tenant_key = format!("tenant:{}", principal.tenant_id);
@@ -171,6 +192,11 @@ pub async fn require_principal(
     ]);
     if !d.allowed {
         return limited(d);
+    }
+    if let Err(e) = role_allows(&principal, &method, req.uri().path()) {
+        let mut resp = e.into_response();
+        stamp(&mut resp, d);
+        return resp;
     }
     req.extensions_mut().insert(principal);
     let mut resp = next.run(req).await;

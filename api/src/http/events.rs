@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// The last event id seen: list the events after it (omit for the oldest kept).

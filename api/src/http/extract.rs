@@ -12,11 +12,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
+use crate::domain::role::Role;
 use crate::domain::validate::FieldError;
 pub use crate::store::cursor::Cursor;
 
-/// A JSON request body. Wrong content type → 415; syntax error → 400; unknown field, missing field or
-/// wrong type → 422 naming the field (dotted path).
+/// A JSON request body. Wrong content type → 415; syntax error → 400; unknown field, missing field
+/// or wrong type → 422 naming the field (dotted path).
 pub struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
@@ -153,12 +154,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
 pub struct Principal {
     pub tenant_id: Uuid,
     pub actor: Actor,
+    /// What the caller may do: a session's user's role now, or the token's stored role. The auth
+    /// middleware refuses writes of a `viewer` (`auth::role_allows`).
+    pub role: Role,
 }
 
 #[derive(Clone, Debug)]
 pub enum Actor {
     ApiToken {
         token_id: String,
+        /// The user the token was created by (directly, or through another of their tokens).
+        created_by: Option<Uuid>,
     },
     User {
         user_id: Uuid,
@@ -171,7 +177,7 @@ impl Principal {
     /// A short description of the actor for logs and audit (never a secret).
     pub fn describe(&self) -> String {
         match &self.actor {
-            Actor::ApiToken { token_id } => format!("token:{token_id}"),
+            Actor::ApiToken { token_id, .. } => format!("token:{token_id}"),
             Actor::User { user_id, .. } => format!("user:{user_id}"),
         }
     }
@@ -180,6 +186,14 @@ impl Principal {
         match &self.actor {
             Actor::User { user_id, .. } => Some(*user_id),
             Actor::ApiToken { .. } => None,
+        }
+    }
+
+    /// The person behind the call: the session's user, or the user who created the token.
+    pub fn person(&self) -> Option<Uuid> {
+        match &self.actor {
+            Actor::User { user_id, .. } => Some(*user_id),
+            Actor::ApiToken { created_by, .. } => *created_by,
         }
     }
 }
@@ -223,6 +237,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 
 /// `?limit=&cursor=` of list endpoints.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Page size, 1..=100 (default 20).

@@ -1,6 +1,6 @@
-//! Dashboard authentication: `POST /v1/auth/login` (sets the `HttpOnly` session cookie and returns the
-//! CSRF token), `POST /v1/auth/logout`, `POST /v1/auth/signup` (only with `INLET_SIGNUP=open`), and
-//! `GET /v1/me` for any principal.
+//! Dashboard authentication: `POST /v1/auth/login` (sets the `HttpOnly` session cookie and returns
+//! the CSRF token), `POST /v1/auth/logout`, `POST /v1/auth/signup` (only with `INLET_SIGNUP=open`),
+//! and `GET /v1/me` for any principal.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -18,6 +18,7 @@ use super::views::{TenantCreated, TenantView, UserView};
 use crate::config::Signup;
 use crate::domain::credentials::{self, Kind};
 use crate::domain::password;
+use crate::domain::role::Role;
 use crate::domain::validate::Errors;
 use crate::store;
 
@@ -39,6 +40,8 @@ pub struct LoginAnswer {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
     pub tenant: TenantView,
+    /// What the caller may do: the user's role, or the API token's.
+    pub role: Role,
     /// The logged-in user, for dashboard sessions.
     pub user: Option<UserView>,
     /// The API token's id, for token callers.
@@ -86,7 +89,7 @@ fn session_cookie(
 }
 
 /// Starts a session for a user: stores the hashed secret, answers the cookie and the CSRF token.
-async fn start_session(
+pub(super) async fn start_session(
     ctx: &ApiContext,
     user: &store::tenants::UserRow,
     ip: ClientIp,
@@ -123,13 +126,11 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let user = store::tenants::user_by_email(&ctx.db, body.email.trim()).await?;
     let pw = body.password.clone();
-    let verified = match &user {
-        Some(u) => {
-            let phc = u.password_hash.clone();
-            tokio::task::spawn_blocking(move || password::verify(&pw, &phc))
-                .await
-                .map_err(|e| ApiError::Internal(e.into()))?
-        }
+    // An invited member without a password yet takes the same time as an unknown email.
+    let verified = match user.as_ref().and_then(|u| u.password_hash.clone()) {
+        Some(phc) => tokio::task::spawn_blocking(move || password::verify(&pw, &phc))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?,
         None => {
             tokio::task::spawn_blocking(move || password::dummy_verify(&pw))
                 .await
@@ -178,6 +179,7 @@ pub async fn me(
             ..
         } => Me {
             tenant: tenant.into(),
+            role: principal.role,
             user: Some(
                 store::tenants::user(&ctx.db, principal.tenant_id, *user_id)
                     .await?
@@ -186,8 +188,9 @@ pub async fn me(
             api_token_id: None,
             csrf_token: Some(csrf_token.clone()),
         },
-        Actor::ApiToken { token_id } => Me {
+        Actor::ApiToken { token_id, .. } => Me {
             tenant: tenant.into(),
+            role: principal.role,
             user: None,
             api_token_id: Some(token_id.clone()),
             csrf_token: None,
@@ -196,8 +199,8 @@ pub async fn me(
     Ok(axum::Json(me))
 }
 
-/// Public sign-up (only when `INLET_SIGNUP=open`): creates a tenant, its owner and a first API token,
-/// and logs the owner in.
+/// Public sign-up (only when `INLET_SIGNUP=open`): creates a tenant, its owner and a first API
+/// token, and logs the owner in.
 #[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody, security(()),
     responses((status = 201, body = TenantCreated), (status = 403, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]

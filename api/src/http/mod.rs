@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod internal;
 pub mod keys;
 pub mod login;
+pub mod members;
 pub mod metrics;
 pub mod publish_tokens;
 pub mod sessions;
@@ -54,7 +55,7 @@ use error::ApiError;
     info(title = "Inlet API", description = "Managed live-video ingest: streams, keys, publish authorization, events and webhooks."),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("session" = [])),
-    tags((name = "streams"), (name = "stats"), (name = "keys"), (name = "api-tokens"), (name = "audit"), (name = "webhooks"), (name = "events"), (name = "auth"), (name = "admin"), (name = "meta"))
+    tags((name = "streams"), (name = "stats"), (name = "keys"), (name = "api-tokens"), (name = "members"), (name = "audit"), (name = "webhooks"), (name = "events"), (name = "auth"), (name = "admin"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -91,6 +92,7 @@ fn tenant_routes() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
         .merge(login::router())
         .merge(api_tokens::router())
+        .merge(members::router())
         .merge(streams::router())
         .merge(sessions::router())
         .merge(stats::router())
@@ -103,7 +105,9 @@ fn tenant_routes() -> OpenApiRouter<ApiContext> {
 }
 
 fn public_routes() -> OpenApiRouter<ApiContext> {
-    login::public_router().routes(routes!(health::openapi))
+    login::public_router()
+        .merge(members::public_router())
+        .routes(routes!(health::openapi))
 }
 
 /// The OpenAPI document as JSON.

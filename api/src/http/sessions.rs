@@ -246,6 +246,7 @@ pub async fn list(
 
 /// `?limit=&cursor=` of the health series.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HealthQuery {
     /// Page size, 1..=1000 (default 1000: all that is kept of a session).

@@ -29,6 +29,7 @@ pub const AUTH_FAILURES: &[&str] = &[
 pub const MAX_RANGE_DAYS: i64 = 366;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
     /// Start of the range, RFC 3339, included (default: `to` − 24 h). Encode `+` as `%2B`.

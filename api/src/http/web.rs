@@ -1,12 +1,19 @@
-//! The dashboard's static files (`INLET_WEB_DIR`, default `web/`) and the browser security headers
-//! they are served with: a Content-Security-Policy that allows only this origin (plus `blob:` for
-//! the player's Media Source and worker, and the HLS origin for the preview), `frame-ancestors
-//! 'none'`, `Referrer-Policy: no-referrer` and `X-Content-Type-Options: nosniff`. Also serves
-//! hls.js at `/vendor/hls.min.js` from the npm package installed into `web/node_modules` (see
-//! docs/decisions.md), or a stub that tells the page it is missing. It owns no API route and
-//! touches no database.
+//! The dashboard's static files and the browser security headers they are served with: a
+//! Content-Security-Policy that allows only this origin (plus `blob:` for the player's Media Source
+//! and worker, and the HLS origin for the preview), `frame-ancestors 'none'`, `Referrer-Policy:
+//! no-referrer` and `X-Content-Type-Options: nosniff`, and `Cache-Control: no-cache`.
+//!
+//! The files are those of `web/` built into the binary ([`embedded`]), so `inlet` serves its
+//! dashboard from any working directory; `INLET_WEB_DIR` serves a directory from disk instead (a
+//! development override: edit and reload without rebuilding). `/docs` is the API reference page
+//! (`docs.html`). hls.js is vendored under `web/vendor/hls.js/` (see docs/decisions.md); where a
+//! directory lacks it, its path answers a stub that tells the page, so no script fails to load.
+//! It owns no API route and touches no database.
 
-use std::path::{Path, PathBuf};
+pub mod embedded;
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -19,39 +26,70 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::ApiConfig;
 
-/// Where `npm ci --prefix web` puts the player, relative to the web directory.
-pub const HLS_JS: &str = "node_modules/hls.js/dist/hls.min.js";
+/// The vendored player, relative to the web directory (the page loads it from `/` + this).
+pub const HLS_JS: &str = "vendor/hls.js/hls.light.min.js";
+
+/// The API reference page, served at `/docs`.
+const DOCS_PAGE: &str = "docs.html";
 
 /// Public URL of the HLS origin when none is configured (the ingest's default).
 pub const DEFAULT_HLS_PUBLIC_URL: &str = "http://127.0.0.1:8081";
 
-/// Served at `/vendor/hls.min.js` when hls.js is not installed: the page reads the flag and shows
-/// the playback URL with how to enable the in-page preview, instead of failing to load a script.
-const HLS_STUB: &str = "/* hls.js is not installed: run `npm ci --prefix web` and reload. */\nself.inletHlsMissing = true;\n";
+/// Served at the player's path when the web directory lacks it: the page reads the flag and shows
+/// the playback URL with why there is no in-page preview, instead of failing to load a script.
+const HLS_STUB: &str = "/* hls.js is missing from INLET_WEB_DIR (vendor/hls.js/): unset INLET_WEB_DIR or copy web/vendor/ into it. */\nself.inletHlsMissing = true;\n";
 
-/// The static-file service for the router's fallback.
+/// Where the dashboard's files come from.
+#[derive(Clone, Debug)]
+pub enum WebSource {
+    /// The files of `web/` built into the binary.
+    Embedded,
+    /// A directory on disk (`INLET_WEB_DIR`).
+    Dir(PathBuf),
+}
+
+/// The static-file service for the router's fallback; logs where the files come from.
 pub fn service(config: &ApiConfig) -> Router {
     let origins = media_origins(
         Some(config.dashboard_hls_url.as_str()),
         Some(config.dashboard_media_origins.as_str()),
     );
-    router(&config.web_dir, &origins)
+    let source = match &config.web_dir {
+        Some(dir) => {
+            if dir.join("index.html").is_file() {
+                tracing::info!(dir = %dir.display(), "dashboard served from INLET_WEB_DIR (files on disk)");
+            } else {
+                tracing::warn!(dir = %dir.display(), "INLET_WEB_DIR has no index.html: the dashboard answers 404; unset it to serve the files built into the binary");
+            }
+            WebSource::Dir(dir.clone())
+        }
+        None => {
+            tracing::info!(
+                files = embedded::count(),
+                "dashboard served from the files built into the binary (set INLET_WEB_DIR to serve a directory instead)"
+            );
+            WebSource::Embedded
+        }
+    };
+    router(source, &origins)
 }
 
-/// The static files of `dir`, with the security headers; `media_origins` may serve the preview.
-pub fn router(dir: &Path, media_origins: &[String]) -> Router {
+/// The dashboard's files from `source`, with the security headers; `media_origins` may serve the
+/// preview.
+pub fn router(source: WebSource, media_origins: &[String]) -> Router {
     let csp = HeaderValue::from_str(&content_security_policy(media_origins))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
-    let files = ServeDir::new(dir).append_index_html_on_directories(true);
     Router::new()
-        .route("/vendor/hls.min.js", get(hls_js))
-        // Installed packages and their manifests are build inputs, not part of the dashboard.
+        .route(&format!("/{HLS_JS}"), get(hls_js))
+        .route("/docs", get(docs_page))
+        // Installed packages and their manifests are build inputs, not part of the dashboard (the
+        // embedded files never hold them; a directory on disk may).
         .route("/node_modules", any(not_found))
         .route("/node_modules/{*rest}", any(not_found))
         .route("/package.json", any(not_found))
         .route("/package-lock.json", any(not_found))
-        .fallback_service(files)
-        .with_state(dir.to_path_buf())
+        .fallback(static_file)
+        .with_state(Arc::new(source))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             csp,
@@ -72,7 +110,8 @@ pub fn router(dir: &Path, media_origins: &[String]) -> Router {
             HeaderName::from_static("permissions-policy"),
             HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
         ))
-        // Revalidate on every load (Last-Modified), so an upgrade never mixes old and new modules.
+        // Revalidate on every load (ETag for the embedded files, Last-Modified for a directory),
+        // so an upgrade never mixes old and new modules.
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache"),
@@ -130,19 +169,53 @@ fn origin_of(url: &str) -> Option<String> {
     ok.then(|| format!("{scheme}://{}", authority.to_ascii_lowercase()))
 }
 
-async fn hls_js(State(dir): State<PathBuf>, req: Request) -> Response {
-    let path = dir.join(HLS_JS);
-    if path.is_file() {
-        match ServeFile::new(path).oneshot(req).await {
-            Ok(resp) => resp.into_response(),
-            Err(e) => match e {},
+/// Any other path: a file of the source, `index.html` for `/`.
+async fn static_file(State(source): State<Arc<WebSource>>, req: Request) -> Response {
+    match source.as_ref() {
+        WebSource::Embedded => embedded::serve_path(req.method(), req.headers(), req.uri().path()),
+        WebSource::Dir(dir) => {
+            let files = ServeDir::new(dir).append_index_html_on_directories(true);
+            match files.oneshot(req).await {
+                Ok(resp) => resp.into_response(),
+                Err(e) => match e {},
+            }
         }
-    } else {
-        (
+    }
+}
+
+/// The file `rel` of the source, or `None` when the source lacks it.
+async fn one_file(source: &WebSource, rel: &str, req: Request) -> Option<Response> {
+    match source {
+        WebSource::Embedded => {
+            embedded::get(rel).map(|f| embedded::respond(req.method(), req.headers(), f))
+        }
+        WebSource::Dir(dir) => {
+            let path = dir.join(rel);
+            if !path.is_file() {
+                return None;
+            }
+            match ServeFile::new(path).oneshot(req).await {
+                Ok(resp) => Some(resp.into_response()),
+                Err(e) => match e {},
+            }
+        }
+    }
+}
+
+async fn docs_page(State(source): State<Arc<WebSource>>, req: Request) -> Response {
+    one_file(&source, DOCS_PAGE, req)
+        .await
+        .unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
+}
+
+async fn hls_js(State(source): State<Arc<WebSource>>, req: Request) -> Response {
+    match one_file(&source, HLS_JS, req).await {
+        Some(resp) => resp,
+        None => (
             [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
             HLS_STUB,
         )
-            .into_response()
+            .into_response(),
     }
 }
 
@@ -173,12 +246,8 @@ mod tests {
         assert!(media_origins(Some("http://x; script-src *"), None).is_empty());
     }
 
-    async fn get(app: &Router, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+    async fn send(app: &Router, req: Request) -> (StatusCode, axum::http::HeaderMap, String) {
         use http_body_util::BodyExt;
-        let req = Request::builder()
-            .uri(path)
-            .body(axum::body::Body::empty())
-            .expect("request");
         let resp = app.clone().oneshot(req).await.expect("infallible");
         let (parts, body) = resp.into_parts();
         let bytes = body.collect().await.expect("body").to_bytes();
@@ -189,17 +258,15 @@ mod tests {
         )
     }
 
-    #[tokio::test]
-    async fn serves_files_with_headers_a_stub_without_hls_js_and_hides_node_modules() {
-        let dir = std::env::temp_dir().join(format!("inlet-web-test-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("node_modules/hls.js")).expect("mkdir");
-        std::fs::write(dir.join("index.html"), "<!doctype html><title>t</title>").expect("write");
-        std::fs::write(dir.join("node_modules/hls.js/package.json"), "{}").expect("write");
-        let app = router(&dir, &["http://127.0.0.1:8081".to_string()]);
+    async fn get(app: &Router, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+        let req = Request::builder()
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        send(app, req).await
+    }
 
-        let (status, headers, body) = get(&app, "/").await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(body.contains("<title>t</title>"));
+    fn assert_security_headers(headers: &axum::http::HeaderMap) {
         let csp = headers[header::CONTENT_SECURITY_POLICY]
             .to_str()
             .expect("csp");
@@ -207,9 +274,36 @@ mod tests {
         assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
         assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
         assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
+    }
 
-        // No `npm ci --prefix web`: the page learns it, and no script fails to load.
-        let (status, headers, body) = get(&app, "/vendor/hls.min.js").await;
+    #[tokio::test]
+    async fn a_directory_is_served_with_headers_a_stub_without_hls_js_and_no_node_modules() {
+        let dir = std::env::temp_dir().join(format!("inlet-web-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("node_modules/hls.js")).expect("mkdir");
+        std::fs::write(dir.join("index.html"), "<!doctype html><title>t</title>").expect("write");
+        std::fs::write(dir.join(DOCS_PAGE), "<title>docs</title>").expect("write");
+        std::fs::write(dir.join("node_modules/hls.js/package.json"), "{}").expect("write");
+        std::fs::write(dir.join("package.json"), "{}").expect("write");
+        let app = router(
+            WebSource::Dir(dir.clone()),
+            &["http://127.0.0.1:8081".to_string()],
+        );
+
+        let (status, headers, body) = get(&app, "/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("<title>t</title>"));
+        assert_security_headers(&headers);
+        assert!(headers.contains_key(header::LAST_MODIFIED));
+        let (status, _, body) = get(&app, "/docs").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "<title>docs</title>")
+        );
+
+        // A directory without the vendored player: the page learns it, no script fails to load.
+        let hls_path = format!("/{HLS_JS}");
+        let (status, headers, body) = get(&app, &hls_path).await;
         assert_eq!(status, StatusCode::OK);
         assert!(
             headers[header::CONTENT_TYPE]
@@ -218,10 +312,11 @@ mod tests {
                 .starts_with("text/javascript")
         );
         assert!(body.contains("self.inletHlsMissing = true"));
+        assert_security_headers(&headers);
 
-        std::fs::create_dir_all(dir.join("node_modules/hls.js/dist")).expect("mkdir");
+        std::fs::create_dir_all(dir.join("vendor/hls.js")).expect("mkdir");
         std::fs::write(dir.join(HLS_JS), "/* hls */").expect("write");
-        let (status, _, body) = get(&app, "/vendor/hls.min.js").await;
+        let (status, _, body) = get(&app, &hls_path).await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "/* hls */"));
 
         for hidden in [
@@ -232,6 +327,78 @@ mod tests {
             assert_eq!(get(&app, hidden).await.0, StatusCode::NOT_FOUND, "{hidden}");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn the_embedded_files_are_served_with_headers_etags_and_the_real_player() {
+        let app = router(WebSource::Embedded, &["http://127.0.0.1:8081".to_string()]);
+        let (status, headers, body) = get(&app, "/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(body.contains("/js/app.js"));
+        assert_security_headers(&headers);
+
+        let (status, headers, body) = get(&app, "/js/app.js").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            headers[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            body.as_bytes(),
+            embedded::get("js/app.js").expect("app.js").bytes
+        );
+        assert_security_headers(&headers);
+        let etag = headers[header::ETAG].clone();
+        assert!(etag.to_str().expect("etag").starts_with("W/\""));
+
+        // Revalidation: the same ETag is a 304 without a body; another one gets the file.
+        let conditional = |tag: HeaderValue| {
+            Request::builder()
+                .uri("/js/app.js")
+                .header(header::IF_NONE_MATCH, tag)
+                .body(axum::body::Body::empty())
+                .expect("request")
+        };
+        let (status, headers, body) = send(&app, conditional(etag.clone())).await;
+        assert_eq!((status, body.as_str()), (StatusCode::NOT_MODIFIED, ""));
+        assert_eq!(headers[header::ETAG], etag);
+        let (status, _, _) = send(&app, conditional(HeaderValue::from_static("W/\"old\""))).await;
+        assert_eq!(status, StatusCode::OK);
+
+        let (status, headers, body) = get(&app, "/docs").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(body.contains("/js/docs.js"));
+        let (status, _, body) = get(&app, &format!("/{HLS_JS}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.len() > 300_000 && !body.contains("inletHlsMissing"));
+
+        for missing in [
+            "/package.json",
+            "/node_modules/hls.js/package.json",
+            "/nope.js",
+        ] {
+            assert_eq!(
+                get(&app, missing).await.0,
+                StatusCode::NOT_FOUND,
+                "{missing}"
+            );
+        }
+        let head = Request::builder()
+            .method("HEAD")
+            .uri("/app.css")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let (status, headers, body) = send(&app, head).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, ""));
+        assert_eq!(headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+        let post = Request::builder()
+            .method("POST")
+            .uri("/index.html")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        assert_eq!(send(&app, post).await.0, StatusCode::METHOD_NOT_ALLOWED);
     }
 
     #[test]

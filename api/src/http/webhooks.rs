@@ -596,6 +596,7 @@ pub enum DeliveryStatus {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveriesQuery {
     /// Only attempts of deliveries in this status.

@@ -10,6 +10,8 @@ use crate::store::cursor::Cursor;
 pub struct TokenRow {
     pub id: String,
     pub name: String,
+    /// The role the token acts with.
+    pub role: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
 }
@@ -21,17 +23,19 @@ pub async fn insert(
     name: &str,
     secret_hash: &[u8],
     created_by_user_id: Option<Uuid>,
+    role: &str,
 ) -> sqlx::Result<TokenRow> {
     sqlx::query_as(
-        "INSERT INTO api_tokens (id, tenant_id, name, secret_hash, created_by_user_id)
-         VALUES ($1, $2, $3, $4, $5)
-         RETURNING id, name, created_at, last_used_at",
+        "INSERT INTO api_tokens (id, tenant_id, name, secret_hash, created_by_user_id, role)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id, name, role, created_at, last_used_at",
     )
     .bind(id)
     .bind(tenant_id)
     .bind(name)
     .bind(secret_hash)
     .bind(created_by_user_id)
+    .bind(role)
     .fetch_one(conn)
     .await
 }
@@ -44,7 +48,7 @@ pub async fn list(
     limit: i64,
 ) -> sqlx::Result<Vec<TokenRow>> {
     sqlx::query_as(
-        "SELECT id, name, created_at, last_used_at FROM api_tokens
+        "SELECT id, name, role, created_at, last_used_at FROM api_tokens
          WHERE tenant_id = $1 AND revoked_at IS NULL
            AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
          ORDER BY created_at DESC, id DESC LIMIT $4",
@@ -75,12 +79,14 @@ pub async fn revoke(db: &PgPool, tenant_id: Uuid, id: &str) -> sqlx::Result<bool
 pub struct TokenAuth {
     pub tenant_id: Uuid,
     pub secret_hash: Vec<u8>,
+    pub role: String,
+    pub created_by_user_id: Option<Uuid>,
 }
 
 /// An active token of a tenant that is not suspended.
 pub async fn for_auth(db: &PgPool, id: &str) -> sqlx::Result<Option<TokenAuth>> {
     sqlx::query_as(
-        "SELECT k.tenant_id, k.secret_hash FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
+        "SELECT k.tenant_id, k.secret_hash, k.role, k.created_by_user_id FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
          WHERE k.id = $1 AND k.revoked_at IS NULL AND t.suspended_at IS NULL",
     )
     .bind(id)

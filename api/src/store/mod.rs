@@ -1,5 +1,5 @@
-//! SQL of the control plane, one module per resource. Handlers call these functions and never hold SQL
-//! themselves. Every tenant-owned query takes the tenant id and filters on it.
+//! SQL of the control plane, one module per resource. Handlers call these functions and never hold
+//! SQL themselves. Every tenant-owned query takes the tenant id and filters on it.
 
 pub mod api_tokens;
 pub mod audit;
@@ -8,6 +8,7 @@ pub mod events;
 pub mod idempotency;
 pub mod instance;
 pub mod keys;
+pub mod members;
 pub mod nodes;
 pub mod publish;
 pub mod publish_sessions;

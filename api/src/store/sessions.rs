@@ -33,13 +33,15 @@ pub struct SessionAuth {
     pub tenant_id: Uuid,
     pub user_id: Uuid,
     pub secret_hash: Vec<u8>,
+    /// The user's role now (a role change applies to sessions at once).
+    pub role: String,
 }
 
 /// A live (unexpired) session of a tenant that is not suspended.
 pub async fn for_auth(db: &PgPool, id: &str) -> sqlx::Result<Option<SessionAuth>> {
     sqlx::query_as(
-        "SELECT s.tenant_id, s.user_id, s.secret_hash
-         FROM user_sessions s JOIN tenants t ON t.id = s.tenant_id
+        "SELECT s.tenant_id, s.user_id, s.secret_hash, u.role
+         FROM user_sessions s JOIN tenants t ON t.id = s.tenant_id JOIN users u ON u.id = s.user_id
          WHERE s.id = $1 AND s.expires_at > now() AND t.suspended_at IS NULL",
     )
     .bind(id)

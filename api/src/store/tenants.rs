@@ -18,9 +18,15 @@ pub struct UserRow {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub email: String,
-    pub password_hash: String,
+    /// `None` for an invited member who has not set a password yet.
+    pub password_hash: Option<String>,
+    /// `owner`, `admin` or `viewer`.
+    pub role: String,
     pub created_at: DateTime<Utc>,
 }
+
+/// The columns of a `UserRow`.
+pub const USER_COLUMNS: &str = "id, tenant_id, email, password_hash, role, created_at";
 
 pub async fn insert_tenant(conn: &mut PgConnection, name: &str) -> sqlx::Result<TenantRow> {
     sqlx::query_as(
@@ -34,16 +40,17 @@ pub async fn insert_tenant(conn: &mut PgConnection, name: &str) -> sqlx::Result<
     .await
 }
 
+/// A tenant's first user: an owner with a password.
 pub async fn insert_user(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     email: &str,
     password_hash: &str,
 ) -> sqlx::Result<UserRow> {
-    sqlx::query_as(
-        "INSERT INTO users (id, tenant_id, email, password_hash) VALUES ($1, $2, $3, $4)
-         RETURNING id, tenant_id, email, password_hash, created_at",
-    )
+    sqlx::query_as(&format!(
+        "INSERT INTO users (id, tenant_id, email, password_hash, role) VALUES ($1, $2, $3, $4, 'owner')
+         RETURNING {USER_COLUMNS}"
+    ))
     .bind(Uuid::now_v7())
     .bind(tenant_id)
     .bind(email)
@@ -55,7 +62,7 @@ pub async fn insert_user(
 /// A user by email (case-insensitive), only when the tenant is not suspended.
 pub async fn user_by_email(db: &PgPool, email: &str) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as(
-        "SELECT u.id, u.tenant_id, u.email, u.password_hash, u.created_at
+        "SELECT u.id, u.tenant_id, u.email, u.password_hash, u.role, u.created_at
          FROM users u JOIN tenants t ON t.id = u.tenant_id
          WHERE lower(u.email) = lower($1) AND t.suspended_at IS NULL",
     )
@@ -72,10 +79,9 @@ pub async fn tenant(db: &PgPool, tenant_id: Uuid) -> sqlx::Result<TenantRow> {
 }
 
 pub async fn user(db: &PgPool, tenant_id: Uuid, user_id: Uuid) -> sqlx::Result<UserRow> {
-    sqlx::query_as(
-        "SELECT id, tenant_id, email, password_hash, created_at FROM users
-         WHERE tenant_id = $1 AND id = $2",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2"
+    ))
     .bind(tenant_id)
     .bind(user_id)
     .fetch_one(db)

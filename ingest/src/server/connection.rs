@@ -29,7 +29,7 @@ pub struct Closed {
     pub detail: String,
 }
 
-fn closed(reason: &'static str, detail: impl Into<String>) -> Closed {
+pub(crate) fn closed(reason: &'static str, detail: impl Into<String>) -> Closed {
     Closed {
         reason,
         detail: detail.into(),
@@ -44,12 +44,22 @@ fn status_code(code: ReasonCode) -> &'static str {
     }
 }
 
+/// Who is at the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// The client: the socket's peer, or the address a trusted balancer's PROXY header named. It is
+    /// what the API sees as `client_ip` and what logs call `client`.
+    pub client: SocketAddr,
+    /// The balancer the connection came through (PROXY protocol); logged as `via`.
+    pub via: Option<SocketAddr>,
+}
+
 struct Conn<S> {
     stream: S,
     /// The TCP socket underneath (for TCP_QUICKACK while the publish is being set up).
     fd: Option<std::os::fd::RawFd>,
     session: Session,
-    peer: SocketAddr,
+    peer: Peer,
     tls: bool,
     shared: Arc<Shared>,
     started: Instant,
@@ -85,10 +95,13 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a publisher told about a shutdown may keep writing before the socket closes.
 const SHUTDOWN_LINGER: Duration = Duration::from_secs(2);
 
+/// Serves RTMP on `stream` until the connection ends; the handshake and publish deadlines count
+/// from `started`.
 pub async fn serve<S>(
     stream: S,
     fd: Option<std::os::fd::RawFd>,
-    peer: SocketAddr,
+    peer: Peer,
+    started: Instant,
     tls: bool,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
@@ -102,7 +115,7 @@ pub async fn serve<S>(
         peer,
         tls,
         shared: shared.clone(),
-        started: Instant::now(),
+        started,
         last_read: Instant::now(),
         app: String::new(),
         query: None,
@@ -131,9 +144,11 @@ pub async fn serve<S>(
         "publisher_left" | "refused" | "play_refused" | "shutdown" | "peer_closed"
     );
     if level_warn {
-        tracing::warn!(client = %peer, tls, reason = outcome.reason, detail = %outcome.detail, "RTMP connection closed");
+        tracing::warn!(client = %peer.client, via = peer.via.map(tracing::field::display), tls,
+            reason = outcome.reason, detail = %outcome.detail, "RTMP connection closed");
     } else {
-        tracing::info!(client = %peer, tls, reason = outcome.reason, detail = %outcome.detail, "RTMP connection closed");
+        tracing::info!(client = %peer.client, via = peer.via.map(tracing::field::display), tls,
+            reason = outcome.reason, detail = %outcome.detail, "RTMP connection closed");
     }
 }
 
@@ -374,7 +389,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 app: &self.app,
                 publish_name: name,
                 connect_query: self.query.as_deref(),
-                client_ip: self.peer.ip().to_canonical(),
+                client_ip: self.peer.client.ip().to_canonical(),
                 tls: self.tls,
             })
             .await;
@@ -396,7 +411,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 self.shared.metrics.attempt("accepted", "");
                 self.shared.metrics.live_sessions.inc();
                 self.live = true;
-                tracing::info!(client = %self.peer, tls = self.tls, stream = %allow.stream_id, session = %allow.session_id,
+                tracing::info!(client = %self.peer.client, via = self.peer.via.map(tracing::field::display), tls = self.tls, stream = %allow.stream_id, session = %allow.session_id,
                     key_id = ?allow.key_id, "publish accepted");
                 self.shared.reporter.report(
                     &allow,

@@ -192,6 +192,15 @@ impl IngestMetrics {
             .inc();
     }
 
+    /// A connection refused over a connection limit.
+    pub fn refused(&self, reason: &str) {
+        self.connections_refused
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
     pub fn attempt(&self, result: &str, reason_code: &str) {
         self.publish_attempts
             .get_or_create(&ResultLabels {

@@ -7,6 +7,7 @@ pub mod connection;
 pub mod heartbeat;
 pub mod http;
 pub mod metrics;
+pub mod proxy;
 pub mod reporter;
 pub mod sessions;
 pub mod tls;
@@ -167,41 +168,68 @@ struct Counts {
     per_ip: HashMap<IpAddr, usize>,
 }
 
-/// Holds a connection slot; released on drop.
+/// Holds a connection slot, and the connection's place in its address's count once that address
+/// is known; released on drop.
 struct Slot {
     shared: Arc<Shared>,
-    ip: IpAddr,
+    ip: Option<IpAddr>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut c = self.shared.counts.lock().unwrap_or_else(|p| p.into_inner());
         c.total = c.total.saturating_sub(1);
-        if let Some(n) = c.per_ip.get_mut(&self.ip) {
+        if let Some(ip) = self.ip
+            && let Some(n) = c.per_ip.get_mut(&ip)
+        {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                c.per_ip.remove(&self.ip);
+                c.per_ip.remove(&ip);
             }
         }
     }
 }
 
+impl Counts {
+    fn add_ip(&mut self, ip: IpAddr, limit: usize) -> Result<(), &'static str> {
+        let n = self.per_ip.entry(ip).or_insert(0);
+        if *n >= limit {
+            return Err("max_connections_per_ip");
+        }
+        *n += 1;
+        Ok(())
+    }
+}
+
 impl Shared {
-    fn slot(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, &'static str> {
+    /// A slot for a new connection from `ip`; `None` when the address is not known yet (a trusted
+    /// balancer's connection, whose PROXY header names the client: [`Slot::claim`]).
+    fn slot(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<Slot, &'static str> {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         if c.total >= self.config.rtmp_max_connections {
             return Err("max_connections");
         }
-        let n = c.per_ip.entry(ip).or_insert(0);
-        if *n >= self.config.rtmp_max_connections_per_ip {
-            return Err("max_connections_per_ip");
+        if let Some(ip) = ip {
+            c.add_ip(ip, self.config.rtmp_max_connections_per_ip)?;
         }
-        *n += 1;
         c.total += 1;
         Ok(Slot {
             shared: self.clone(),
             ip,
         })
+    }
+}
+
+impl Slot {
+    /// Counts the connection against `ip`'s limit, once its client is known.
+    fn claim(&mut self, ip: IpAddr) -> Result<(), &'static str> {
+        if self.ip.is_some() {
+            return Ok(());
+        }
+        let mut c = self.shared.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.add_ip(ip, self.shared.config.rtmp_max_connections_per_ip)?;
+        self.ip = Some(ip);
+        Ok(())
     }
 }
 
@@ -293,6 +321,10 @@ impl Ingest {
     /// 5 s) for their connections to close.
     pub async fn run(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         tracing::info!(addr = %self.rtmp.local_addr()?, "RTMP listening");
+        if !self.shared.config.proxy_protocol_from.is_empty() {
+            tracing::info!(from = %self.shared.config.proxy_protocol_from,
+                "PROXY protocol: connections from these addresses must start with a PROXY header");
+        }
         let mut tasks = JoinSet::new();
         let shared = self.shared.clone();
         let (workers, finished) = Workers::start(shared.config.rtmp_workers)?;
@@ -430,13 +462,9 @@ async fn worker(mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>) {
             slot,
             shutdown,
         } = job;
-        let shared = slot.shared.clone();
         match TcpStream::from_std(tcp) {
             Ok(tcp) => {
-                conns.spawn(async move {
-                    let _slot = slot;
-                    handle(tcp, peer, tls, shared, shutdown).await;
-                });
+                conns.spawn(handle(tcp, peer, tls, slot, shutdown));
             }
             Err(e) => {
                 tracing::warn!(client = %peer, error = %e, "cannot serve an accepted connection")
@@ -471,16 +499,14 @@ async fn accept_loop(
                 continue;
             }
         };
-        let slot = match shared.slot(peer.ip().to_canonical()) {
+        let ip = peer.ip().to_canonical();
+        // A trusted balancer's connection counts against its client's address, which its PROXY
+        // header names (read on the worker).
+        let trusted = shared.config.proxy_protocol_from.trusts(ip);
+        let slot = match shared.slot((!trusted).then_some(ip)) {
             Ok(s) => s,
             Err(reason) => {
-                shared
-                    .metrics
-                    .connections_refused
-                    .get_or_create(&metrics::ReasonLabels {
-                        reason: reason.into(),
-                    })
-                    .inc();
+                shared.metrics.refused(reason);
                 tracing::warn!(client = %peer, reason, "connection refused");
                 continue;
             }
@@ -502,35 +528,102 @@ async fn accept_loop(
     }
 }
 
+/// Serves one accepted connection: its PROXY header (from a trusted balancer), the TLS handshake
+/// (RTMPS), then RTMP.
 async fn handle(
-    tcp: TcpStream,
+    mut tcp: TcpStream,
     peer: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    shared: Arc<Shared>,
+    mut slot: Slot,
     shutdown: watch::Receiver<bool>,
 ) {
-    match tls {
-        None => {
-            let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
-            connection::serve(tcp, Some(fd), peer, false, shared, shutdown).await
+    let shared = slot.shared.clone();
+    let is_tls = tls.is_some();
+    let accepted = std::time::Instant::now();
+    // The PROXY header and the TLS handshake share the handshake time; the RTMP handshake gets it
+    // from the accept on RTMP, and again once TLS is up on RTMPS.
+    let deadline = tokio::time::Instant::from_std(
+        accepted + Duration::from_secs(shared.config.rtmp_handshake_timeout_secs),
+    );
+    // Closes before RTMP starts: no PROXY header where one is due, one where none may be, a timeout.
+    let refuse = |reason: &'static str, detail: &str| {
+        shared.metrics.closed(reason);
+        if reason == "peer_closed" {
+            tracing::info!(client = %peer, tls = is_tls, reason, detail, "RTMP connection closed");
+        } else {
+            tracing::warn!(client = %peer, tls = is_tls, reason, detail, "RTMP connection closed");
         }
-        Some(acceptor) => {
-            let limit = Duration::from_secs(shared.config.rtmp_handshake_timeout_secs);
-            let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
-            match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => {
-                    connection::serve(stream, Some(fd), peer, true, shared, shutdown).await
-                }
-                Ok(Err(e)) => {
-                    let (reason, hint) = tls::classify_failure(&e);
-                    shared.metrics.closed(reason);
-                    tracing::warn!(client = %peer, error = %e, reason, "TLS handshake failed: {hint}");
-                }
-                Err(_) => {
-                    shared.metrics.closed("handshake_timeout");
-                    tracing::warn!(client = %peer, "TLS handshake timed out");
-                }
+    };
+    let direct = connection::Peer {
+        client: peer,
+        via: None,
+    };
+    // Only a trusted balancer's connection has no address in its slot yet.
+    let trusted = slot.ip.is_none();
+    let (who, rest) = if trusted {
+        let (header, rest) = match proxy::read_header(&mut tcp, deadline).await {
+            Ok(x) => x,
+            Err(r) => return refuse(r.reason, &r.detail),
+        };
+        // `PROXY UNKNOWN` and v2 `LOCAL` (health checks) keep the balancer's address.
+        let who = match header.client {
+            Some(client) => connection::Peer {
+                client,
+                via: Some(peer),
+            },
+            None => direct,
+        };
+        if let Err(reason) = slot.claim(who.client.ip().to_canonical()) {
+            shared.metrics.refused(reason);
+            tracing::warn!(client = %who.client, via = %peer, reason, "connection refused");
+            return;
+        }
+        tracing::debug!(client = %who.client, via = %peer, version = header.version, "PROXY header");
+        if header.client.is_none() && rest.is_empty() {
+            // A balancer's health check connects, sends `LOCAL` or `UNKNOWN` and closes (HAProxy
+            // with a reset): not a network error.
+            let mut first = [0u8; 1];
+            if let Ok(Ok(0) | Err(_)) =
+                tokio::time::timeout_at(deadline, tcp.peek(&mut first)).await
+            {
+                return refuse(
+                    "peer_closed",
+                    "closed after a PROXY header without a client (a health check)",
+                );
             }
         }
+        (who, rest)
+    } else {
+        match proxy::starts_with_header(&tcp, deadline).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return refuse(
+                    "proxy_header_untrusted",
+                    "a PROXY header from an address outside INLET_PROXY_PROTOCOL_FROM",
+                );
+            }
+            Err(r) => return refuse(r.reason, &r.detail),
+        }
+        (direct, Vec::new())
+    };
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
+    let stream = proxy::Prefixed::new(rest, tcp);
+    match tls {
+        None => connection::serve(stream, Some(fd), who, accepted, false, shared, shutdown).await,
+        Some(acceptor) => match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => {
+                let started = std::time::Instant::now();
+                connection::serve(stream, Some(fd), who, started, true, shared, shutdown).await
+            }
+            Ok(Err(e)) => {
+                let (reason, hint) = tls::classify_failure(&e);
+                shared.metrics.closed(reason);
+                tracing::warn!(client = %who.client, via = who.via.map(tracing::field::display), error = %e, reason, "TLS handshake failed: {hint}");
+            }
+            Err(_) => {
+                shared.metrics.closed("handshake_timeout");
+                tracing::warn!(client = %who.client, via = who.via.map(tracing::field::display), "TLS handshake timed out");
+            }
+        },
     }
 }

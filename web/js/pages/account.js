@@ -25,6 +25,7 @@ export function accountPage(main, _params, app) {
       h("h2", { id: "acc-you" }, "You"),
       h("dl", { class: "facts" },
         h("dt", {}, "Email"), h("dd", {}, me.user ? me.user.email : "—"),
+        h("dt", {}, "Role"), h("dd", { id: "my-role" }, me.role || "—", " (", h("a", { href: "#/members" }, "Members"), ")"),
         h("dt", {}, "User id"), h("dd", {}, h("code", {}, me.user ? me.user.id : "—")),
         h("dt", {}, "Member since"), h("dd", {}, timeEl(me.user ? me.user.created_at : null))),
       h("p", { class: "hint" }, "The dashboard session lasts 12 hours by default (INLET_SESSION_TTL_HOURS); its cookie is HttpOnly and every change carries a CSRF token."),

@@ -1,5 +1,6 @@
 // The tenant's audit log in words: who (you, another user, an API token, Inlet itself) rotated,
-// revoked, minted or changed what (streams, keys, tokens, webhook endpoints), when and from where.
+// revoked, minted or changed what (streams, keys, tokens, webhook endpoints, members and their
+// password links), when and from where.
 
 import { h, replace, append, timeEl } from "../dom.js";
 import { get, all, qs } from "../api.js";
@@ -13,6 +14,9 @@ function streamLink(id, names) {
 function webhookLink(id, names, url) {
   return h("a", { href: `#/webhooks/${id}` }, url || names.get(id) || `endpoint ${id.slice(0, 8)}…`);
 }
+
+/** "; API tokens inlet_a…, inlet_b… <what>" when there are any. */
+const tokens = (ids, what) => ((ids || []).length ? `; API tokens ${ids.map((id) => `inlet_${id}…`).join(", ")} ${what}` : "");
 
 export function describeEntry(e, names) {
   const d = e.details || {};
@@ -49,6 +53,16 @@ export function describeEntry(e, names) {
         Number(d.grace_seconds) > 0 ? `; the previous one signs for ${seconds(d.grace_seconds)} more` : "; the previous one stopped at once"];
     case "webhook.disabled":
       return ["disabled the webhook endpoint ", webhookLink(e.target_id, names), d.reason ? `: ${d.reason}` : ""];
+    case "member.invited":
+      return [`invited ${d.email} as ${d.role}`];
+    case "member.role_changed":
+      return [`changed the role of ${d.email} from ${d.was} to ${d.role}`, tokens(d.lowered_api_token_ids, "lowered with them")];
+    case "member.removed":
+      return [`removed ${d.email} (${d.role})`, tokens(d.revoked_api_token_ids, "revoked")];
+    case "password_reset.issued":
+      return [`issued a password-reset link for ${d.email}`, d.expires_at ? [", valid until ", timeEl(d.expires_at)] : ""];
+    case "password_reset.used":
+      return ["set a new password with a reset link", Number(d.ended_sessions) > 0 ? `, which ended ${d.ended_sessions} dashboard session(s)` : ""];
     default:
       return [h("code", {}, e.action), ` on ${e.target_type} ${e.target_id}`, Object.keys(d).length ? ` ${JSON.stringify(d)}` : ""];
   }

@@ -31,6 +31,7 @@ export function loginPage(main, _params, app) {
       h("code", {}, "POST /admin/v1/tenants"),
       ".",
     ),
+    h("p", { class: "hint" }, "Forgot your password? An owner or admin of your organization can give you a reset link (Members); a locked-out owner asks the operator."),
   );
   form.addEventListener("submit", async (e) => {
     e.preventDefault();

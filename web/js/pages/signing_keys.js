@@ -51,7 +51,7 @@ export function signingKeysPage(main, _params, app) {
                 h("td", { "data-label": "" },
                   copyButton(`public key of ${k.id}`, () => k.public_key_pem, { label: "Copy public key", class: "secondary small" }),
                   " ",
-                  k.revoked_at ? null : h("button", { type: "button", class: "danger small", "aria-label": `Revoke ${k.id}`, dataset: { fk: `r-${k.id}` }, onclick: () => revoke(k) }, "Revoke")))))));
+                  k.revoked_at ? null : h("button", { type: "button", class: "danger small writes", "aria-label": `Revoke ${k.id}`, dataset: { fk: `r-${k.id}` }, onclick: () => revoke(k) }, "Revoke")))))));
 
   const tid = app.me && app.me.tenant ? app.me.tenant.id : "…";
   main.append(
@@ -59,7 +59,7 @@ export function signingKeysPage(main, _params, app) {
     h("p", { class: "lead" }, "Your backend can mint publish tokens without calling the API: a JWT signed with EdDSA by one of these keys, with ",
       h("code", {}, "aud"), " “inlet-publish”, ", h("code", {}, "sub"), " the stream id, ", h("code", {}, "tid"), " ", h("code", {}, tid), " (your organization), ",
       h("code", {}, "exp"), ", ", h("code", {}, "iat"), " and ", h("code", {}, "jti"), "."),
-    h("section", { class: "card", "aria-labelledby": "sk-new" }, h("h2", { id: "sk-new" }, "Create a signing key"), form, created),
+    h("section", { class: "card writes", "aria-labelledby": "sk-new" }, h("h2", { id: "sk-new" }, "Create a signing key"), form, created),
     h("section", { class: "card", "aria-labelledby": "sk-list" }, h("h2", { id: "sk-list" }, "Keys"), listBox),
   );
   load();

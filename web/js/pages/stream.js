@@ -539,7 +539,7 @@ function keysTab(body, ctx) {
   const result = h("div", { id: "rotate-result", "aria-live": "polite" });
   const rotateForm = h(
     "form",
-    { novalidate: true },
+    { novalidate: true, class: "writes" },
     grace,
     h("div", { class: "check" }, disconnect, h("label", { for: "rotate-disconnect" }, "Disconnect the live publisher"),
       h("p", { class: "hint" }, "Cuts an encoder that is live now, whatever key it uses, within a few seconds. Without it, a live encoder keeps publishing until it reconnects.")),
@@ -615,7 +615,7 @@ function keysTab(body, ctx) {
             h("td", { "data-label": "Last used" }, timeEl(k.last_used_at, "relative")),
             h("td", { "data-label": "" }, k.status === "revoked" || k.status === "expired"
               ? ""
-              : h("button", { type: "button", class: "danger small", "aria-label": `Revoke ${k.prefix}`, dataset: { fk: `revoke-${k.id}` }, onclick: () => revoke(k) }, "Revoke")))))),
+              : h("button", { type: "button", class: "danger small writes", "aria-label": `Revoke ${k.prefix}`, dataset: { fk: `revoke-${k.id}` }, onclick: () => revoke(k) }, "Revoke")))))),
     );
   };
   const revoke = async (k) => {
@@ -655,7 +655,7 @@ function keysTab(body, ctx) {
   const modeHint = h("p", { class: "hint" });
   const tokenForm = h(
     "form",
-    { novalidate: true },
+    { novalidate: true, class: "writes" },
     modeHint,
     h("div", { class: "field" }, h("label", { for: "token-ttl" }, "Valid for"), ttl),
     ipField.wrap,
@@ -725,7 +725,7 @@ function settingsTab(body, ctx) {
 
   // --- name and enabled
   const name = field("Name", h("input", { id: "stream-name", type: "text", maxlength: 100, autocomplete: "off", value: s.name }));
-  const nameSave = h("button", { type: "submit", class: "primary" }, "Save name");
+  const nameSave = h("button", { type: "submit", class: "primary writes" }, "Save name");
   const nameForm = h("form", { novalidate: true }, name.wrap, h("div", { class: "actions" }, nameSave));
   nameForm.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -744,7 +744,7 @@ function settingsTab(body, ctx) {
       h("p", {}, st.enabled ? "Enabled: publishes are checked as usual." : "Disabled: every publish is refused with stream_disabled."),
       h("button", {
         type: "button",
-        class: st.enabled ? "danger" : "primary",
+        class: st.enabled ? "danger writes" : "primary writes",
         dataset: { fk: "enable-toggle" },
         onclick: async () => {
           if (st.enabled) {
@@ -769,7 +769,7 @@ function settingsTab(body, ctx) {
     ["key+token", "Stream key and publish token", "The key, plus a short-lived token: sk_…?token=<token>. A leaked key alone is not enough."],
     ["token", "Publish token only", "A token alone, minted by your backend (signing keys) or here. Suits encoders you hand out per event."],
   ];
-  const authSave = h("button", { type: "submit", class: "primary" }, "Save auth mode");
+  const authSave = h("button", { type: "submit", class: "primary writes" }, "Save auth mode");
   const authForm = h(
     "form",
     { novalidate: true },
@@ -838,7 +838,7 @@ function settingsTab(body, ctx) {
     h("p", { class: "hint" }, "Only H.264 video and AAC audio are packaged as HLS; other codecs can be allowed but do not play in the preview."),
     onViolation,
     limitsErr.el,
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Save limits")),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary writes" }, "Save limits")),
   );
   const numFields = { max_bitrate_kbps: fBitrate, max_keyframe_interval_ms: fKey, max_width: fW, max_height: fH, max_fps: fFps };
   limitsForm.addEventListener("submit", async (e) => {
@@ -896,7 +896,7 @@ function settingsTab(body, ctx) {
     h("div", { class: "check" }, takeover, h("label", { for: "takeover" }, "Takeover"),
       h("p", { class: "hint" }, "A new publish with the same key replaces a live one (for an encoder whose old connection hangs). Off: it is refused with already_live.")),
     rulesErr.el,
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Save session rules")),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary writes" }, "Save session rules")),
   );
   rulesForm.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -915,7 +915,7 @@ function settingsTab(body, ctx) {
   });
 
   // --- delete
-  const delBtn = h("button", { type: "button", class: "danger" }, "Delete stream");
+  const delBtn = h("button", { type: "button", class: "danger writes" }, "Delete stream");
   delBtn.addEventListener("click", async () => {
     const ok = await confirmDialog({
       title: `Delete “${ctx.stream.name}”?`,

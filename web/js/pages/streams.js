@@ -53,7 +53,7 @@ export function streamsPage(main) {
         `empty:${status.value}`,
         emptyState(
           status.value ? `No ${status.value} streams.` : "No streams yet. Create one to get the Server and Stream Key for your encoder.",
-          status.value ? null : h("a", { class: "button primary", href: "#/streams/new" }, "New stream"),
+          status.value ? null : h("a", { class: "button primary writes", href: "#/streams/new" }, "New stream"),
         ),
       );
       return;
@@ -161,7 +161,7 @@ export function streamsPage(main) {
       "div",
       { class: "page-head" },
       h("h1", {}, "Streams"),
-      h("a", { class: "button primary", href: "#/streams/new" }, "New stream"),
+      h("a", { class: "button primary writes", href: "#/streams/new" }, "New stream"),
     ),
     stats,
     h(
@@ -199,7 +199,7 @@ export function newStreamPage(main, _params, app) {
   const submit = h("button", { type: "submit", class: "primary" }, "Create stream");
   const form = h(
     "form",
-    { class: "card", novalidate: true },
+    { class: "card writes", novalidate: true },
     name.wrap,
     mode,
     err.el,

@@ -46,12 +46,12 @@ export function tokensPage(main) {
                 h("td", { "data-label": "Prefix" }, h("code", {}, `${t.prefix}…`)),
                 h("td", { "data-label": "Created" }, timeEl(t.created_at)),
                 h("td", { "data-label": "Last used" }, timeEl(t.last_used_at, "relative")),
-                h("td", { "data-label": "" }, h("button", { type: "button", class: "danger small", "aria-label": `Revoke ${t.name}`, dataset: { fk: `r-${t.id}` }, onclick: () => revoke(t) }, "Revoke")))))));
+                h("td", { "data-label": "" }, h("button", { type: "button", class: "danger small writes", "aria-label": `Revoke ${t.name}`, dataset: { fk: `r-${t.id}` }, onclick: () => revoke(t) }, "Revoke")))))));
 
   main.append(
     h("h1", {}, "API tokens"),
     h("p", { class: "lead" }, "Tokens let programs use the REST API (docs: ", h("a", { href: "/v1/openapi.json" }, "OpenAPI document"), "). A token can do everything you can do here, so give each program its own and revoke what you no longer use."),
-    h("section", { class: "card", "aria-labelledby": "tok-new" }, h("h2", { id: "tok-new" }, "Create a token"), form, created),
+    h("section", { class: "card writes", "aria-labelledby": "tok-new" }, h("h2", { id: "tok-new" }, "Create a token"), form, created),
     h("section", { class: "card", "aria-labelledby": "tok-list" }, h("h2", { id: "tok-list" }, "Active tokens"), listBox),
   );
   load();

@@ -84,7 +84,7 @@ function endpointForm(o) {
     radio("webhook-ordering", "per_stream", ORDERING.per_stream, w.ordering === "per_stream", "Each stream's events arrive in sequence order: the next waits until the one before is delivered or given up."));
 
   const err = formError();
-  const submit = h("button", { type: "submit", class: "primary" }, o.submitLabel);
+  const submit = h("button", { type: "submit", class: "primary writes" }, o.submitLabel);
   const form = h("form", { novalidate: true, class: "webhook-form" },
     url.wrap, description.wrap, events.wrap, streams.wrap, ordering.wrap, err.el, h("div", { class: "actions" }, submit));
   const chosen = (name) => form.querySelector(`input[name=${name}]:checked`).value === "chosen";
@@ -260,9 +260,9 @@ function buildEndpoint(body, id, initial, ctx) {
       fact("Added", timeEl(w.created_at)),
     ]);
     stableRender(toggle, String(w.enabled), () => [
-      h("button", { type: "button", class: w.enabled ? "danger" : "primary", dataset: { fk: "enable-toggle" }, onclick: () => setEnabled(!w.enabled) },
+      h("button", { type: "button", class: w.enabled ? "danger writes" : "primary writes", dataset: { fk: "enable-toggle" }, onclick: () => setEnabled(!w.enabled) },
         w.enabled ? "Disable endpoint" : "Enable endpoint"),
-      h("button", { type: "button", class: "danger", onclick: remove }, "Delete endpoint"),
+      h("button", { type: "button", class: "danger writes", onclick: remove }, "Delete endpoint"),
     ]);
   };
   ctx.streams.then((list) => {
@@ -295,7 +295,7 @@ function buildEndpoint(body, id, initial, ctx) {
     );
 
   // --- test
-  const testBtn = h("button", { type: "button", class: "primary", id: "webhook-test" }, "Send test event");
+  const testBtn = h("button", { type: "button", class: "primary writes", id: "webhook-test" }, "Send test event");
   const testResult = h("div", { id: "webhook-test-result", "aria-live": "polite" });
   testBtn.addEventListener("click", async () => {
     testBtn.disabled = true;
@@ -319,7 +319,7 @@ function buildEndpoint(body, id, initial, ctx) {
   const rotateErr = formError();
   const rotated = h("div", { id: "rotate-secret-result", "aria-live": "polite" });
   const rotateBtn = h("button", { type: "submit", class: "primary" }, "Rotate secret");
-  const rotateForm = h("form", { novalidate: true },
+  const rotateForm = h("form", { novalidate: true, class: "writes" },
     h("fieldset", { class: "radios" }, h("legend", {}, "The current secret keeps signing too"),
       radio("secret-grace", "0", "No: it stops now", false, "Receivers that still check only the old secret reject deliveries from now on."),
       radio("secret-grace", "3600", "For 1 hour"),
@@ -454,7 +454,7 @@ function deliveriesLog(id) {
               `${a.latency_ms} ms`,
               excerpt(a.response_excerpt),
               a.next_attempt_at ? timeEl(a.next_attempt_at, "relative") : h("span", { class: "muted" }, "—"),
-              h("button", { type: "button", class: "secondary small", "aria-label": `Redeliver ${a.event_type} ${a.event_id}`, dataset: { fk: `rd-${a.id}` }, onclick: () => redeliver(a) }, "Redeliver"),
+              h("button", { type: "button", class: "secondary small writes", "aria-label": `Redeliver ${a.event_type} ${a.event_id}`, dataset: { fk: `rd-${a.id}` }, onclick: () => redeliver(a) }, "Redeliver"),
             ],
           })),
         }));
