@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::ApiContext;
 use super::error::{ApiError, Problem};
-use super::extract::{Cursor, JsonBody, Page, PageQuery, Principal, QueryParams};
+use super::extract::{ClientIp, Cursor, JsonBody, Page, PageQuery, Principal, QueryParams};
 use super::views::{ApiTokenView, CreatedApiToken};
 use crate::domain::credentials::{self, Kind};
 use crate::domain::role::Role;
@@ -66,20 +66,31 @@ pub async fn issue_token(
 pub async fn create(
     State(ctx): State<ApiContext>,
     principal: Principal,
+    ip: ClientIp,
     JsonBody(body): JsonBody<CreateApiToken>,
 ) -> Result<(StatusCode, axum::Json<CreatedApiToken>), ApiError> {
     let mut errors = Errors::default();
     errors.name("name", &body.name);
     ApiError::check(errors)?;
-    let mut conn = ctx.db.acquire().await?;
+    let mut tx = ctx.db.begin().await?;
     let created = issue_token(
-        &mut conn,
+        &mut tx,
         principal.tenant_id,
         &body.name,
         principal.person(),
         principal.role,
     )
     .await?;
+    super::audit::record(
+        &mut tx,
+        &principal,
+        ip,
+        "api_token.created",
+        ("api_token", &created.id),
+        serde_json::json!({"name": created.name, "prefix": created.prefix, "role": principal.role}),
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(tenant = %principal.tenant_id, token_id = %created.id, by = %principal.describe(), "api token created");
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
@@ -110,9 +121,21 @@ pub async fn list(
 pub async fn revoke(
     State(ctx): State<ApiContext>,
     principal: Principal,
+    ip: ClientIp,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if store::api_tokens::revoke(&ctx.db, principal.tenant_id, &id).await? {
+    let mut tx = ctx.db.begin().await?;
+    if store::api_tokens::revoke(&mut tx, principal.tenant_id, &id).await? {
+        super::audit::record(
+            &mut tx,
+            &principal,
+            ip,
+            "api_token.revoked",
+            ("api_token", &id),
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(tenant = %principal.tenant_id, token_id = %id, by = %principal.describe(), "api token revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -62,14 +62,14 @@ pub async fn list(
 }
 
 /// Revokes a token; `false` when the tenant has no such active token.
-pub async fn revoke(db: &PgPool, tenant_id: Uuid, id: &str) -> sqlx::Result<bool> {
+pub async fn revoke(conn: &mut PgConnection, tenant_id: Uuid, id: &str) -> sqlx::Result<bool> {
     let n = sqlx::query(
         "UPDATE api_tokens SET revoked_at = now()
          WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
     )
     .bind(tenant_id)
     .bind(id)
-    .execute(db)
+    .execute(conn)
     .await?
     .rows_affected();
     Ok(n == 1)
