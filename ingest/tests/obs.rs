@@ -19,6 +19,11 @@
 //!   it is not trusted, and refuses it by IP address even when trusted (mbedTLS 2.28 matches only
 //!   DNS names, so the certificate's `127.0.0.1` does not count); the ingest counts both as
 //!   `tls_bad_certificate`.
+//! - A wrong secret on a real key id (the stream's key with the secret's last character changed),
+//!   typed, and pasted with a trailing space and newline: OBS trims the Stream Key (a TCP relay
+//!   reads off the wire that it publishes exactly `sk_<id>_<secret>`), so both are refused as
+//!   `invalid_key`, recorded on the stream with the key id (`GET /v1/streams/{id}/attempts`), and
+//!   OBS logs the description (`NetStream.Publish.BadName (The stream key is not valid. …)`).
 //!
 //! OBS's log (its stdout) is printed by each case (run with `--nocapture`). A missing program or an
 //! OBS that cannot start fails the test with OBS's log; nothing is skipped. `.ci/run` installs
@@ -26,8 +31,10 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Owner, Stack, ffmpeg_decode_errors, tempdir};
@@ -35,7 +42,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 
 /// OBS renders and encodes on the CPU: one OBS at a time.
@@ -592,9 +599,76 @@ fn closed(stack: &Stack, reason: &str) -> u64 {
         .map_or(0, |v| v as u64)
 }
 
-/// Every case, OBS included, within 90 s (once it has its turn); on a timeout everything it started
-/// is killed as it is dropped.
+/// A TCP relay in front of the ingest that keeps what the client sent, to read off the wire what
+/// OBS publishes under. It relays one connection (OBS does not retry a refused publish).
+struct Tap {
+    port: u16,
+    sent: Arc<Mutex<Vec<u8>>>,
+    relay: tokio::task::JoinHandle<()>,
+}
+
+impl Tap {
+    async fn start(upstream: SocketAddr) -> Tap {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind tap");
+        let port = listener.local_addr().expect("tap addr").port();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let kept = sent.clone();
+        let relay = tokio::spawn(async move {
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
+            let server = TcpStream::connect(upstream)
+                .await
+                .expect("the ingest listens");
+            let ((mut from_client, mut to_client), (mut from_server, mut to_server)) =
+                (client.into_split(), server.into_split());
+            let up = async {
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                    kept.lock().expect("tap").extend_from_slice(&buf[..n]);
+                    if to_server.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = to_server.shutdown().await;
+            };
+            let down = async {
+                let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                let _ = to_client.shutdown().await;
+            };
+            tokio::join!(up, down);
+        });
+        Tap { port, sent, relay }
+    }
+
+    /// Every AMF0 string the client sent that starts with `prefix`, whole (its length is the
+    /// one the client gave, so trailing characters count). OBS 29 names its stream four times
+    /// (`releaseStream`, `FCPublish`, `publish`, and once more as it closes), each in a message
+    /// within one chunk.
+    fn strings_starting(&self, prefix: &str) -> Vec<String> {
+        let sent = self.sent.lock().expect("tap");
+        let p = prefix.as_bytes();
+        (3..sent.len())
+            .filter(|&i| sent[i - 3] == 0x02 && sent[i..].starts_with(p))
+            .filter_map(|i| {
+                let len = usize::from(u16::from_be_bytes([sent[i - 2], sent[i - 1]]));
+                sent.get(i..i + len)
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        self.relay.abort();
+    }
+}
+
+/// Runs a case when it has its turn (one OBS at a time), OBS included within 90 s; on a timeout
+/// everything it started is killed as it is dropped. (`case` does nothing before it is polled.)
 async fn bounded(case: impl std::future::Future<Output = ()>) {
+    let _turn = OBS.lock().await;
     let limit = Duration::from_secs(90);
     tokio::time::timeout(limit, case)
         .await
@@ -617,6 +691,19 @@ async fn default_stream(stack: &Stack) -> Owner<'_> {
     }
 }
 
+/// `GET /v1/streams/{id}/attempts` with the API token of the stream's tenant: the stream's publish
+/// attempts, newest first.
+async fn attempts(owner: &Owner<'_>) -> Value {
+    owner
+        .call(
+            Method::GET,
+            &format!("/v1/streams/{}/attempts", owner.stream),
+            None,
+        )
+        .await
+        .1
+}
+
 /// Waits (up to `limit`) for the stream to be live, with OBS still running; answers the stream.
 async fn wait_live(owner: &Owner<'_>, obs: &mut Obs, limit: Duration) -> Value {
     let started = Instant::now();
@@ -627,13 +714,7 @@ async fn wait_live(owner: &Owner<'_>, obs: &mut Obs, limit: Duration) -> Value {
             return s;
         }
         if started.elapsed() > limit {
-            let (_, attempts) = owner
-                .call(
-                    Method::GET,
-                    &format!("/v1/streams/{}/attempts", owner.stream),
-                    None,
-                )
-                .await;
+            let attempts = attempts(owner).await;
             obs.fail(
                 &format!("the stream did not go live within {limit:?}"),
                 &json!({"stream": s, "attempts": attempts}),
@@ -779,7 +860,6 @@ async fn assert_playlist_decodes(stack: &Stack, hls_url: &str) {
 
 #[tokio::test]
 async fn stock_obs_over_rtmp_goes_live_plays_and_stops() {
-    let _turn = OBS.lock().await;
     bounded(rtmp_case()).await;
 }
 
@@ -908,7 +988,6 @@ async fn rtmp_case() {
 
 #[tokio::test]
 async fn obs_over_rtmps_to_localhost_trusting_the_dev_certificate() {
-    let _turn = OBS.lock().await;
     bounded(rtmps_case()).await;
 }
 
@@ -944,13 +1023,7 @@ async fn rtmps_case() {
         (live_at - t0).as_secs_f64(),
         live_at.elapsed().as_secs_f64()
     );
-    let (_, attempts) = owner
-        .call(
-            Method::GET,
-            &format!("/v1/streams/{}/attempts", owner.stream),
-            None,
-        )
-        .await;
+    let attempts = attempts(&owner).await;
     assert_eq!(attempts["data"][0]["tls"], true, "{attempts}");
     assert!(
         attempts["data"][0]["reason_code"].is_null() || attempts["data"][0]["reason_code"] == "ok",
@@ -994,7 +1067,6 @@ async fn rtmps_case() {
 
 #[tokio::test]
 async fn obs_refuses_an_untrusted_certificate_and_an_ip_address_and_the_ingest_says_why() {
-    let _turn = OBS.lock().await;
     bounded(refusal_case()).await;
 }
 
@@ -1043,17 +1115,134 @@ async fn refusal_case() {
         stack.metrics.render()
     );
     assert_eq!(stack.sinks.snapshot().len(), 0);
-    let (_, attempts) = owner
-        .call(
-            Method::GET,
-            &format!("/v1/streams/{}/attempts", owner.stream),
-            None,
-        )
-        .await;
+    let attempts = attempts(&owner).await;
     assert_eq!(
         attempts["data"],
         json!([]),
         "nothing got as far as publish: {attempts}"
+    );
+    eprintln!("test took {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+/// What the encoder is told of a wrong stream key (and nothing more: not which part was wrong).
+const INVALID_KEY: &str = "The stream key is not valid. Copy the stream key from the dashboard into your encoder's Stream Key field.";
+
+/// `key` with the last character of its secret changed: the same `sk_<key id>_` prefix, a wrong
+/// secret.
+fn wrong_secret(key: &str) -> String {
+    let (head, last) = key.split_at(key.len() - 1);
+    format!("{head}{}", if last == "A" { "B" } else { "A" })
+}
+
+/// What one refused OBS run left behind.
+struct Refused {
+    /// The newest attempt on the stream.
+    attempt: Value,
+    log: String,
+    /// The names OBS published under, off the wire.
+    sent: Vec<String>,
+}
+
+/// OBS publishes with `key` over RTMP (through a [`Tap`]) to `owner`'s stream. Waits, within 40 s
+/// of OBS's start, for an attempt on the stream and for OBS to log the refusal, then kills OBS
+/// (a refused first connect is not retried: OBS shows a dialog and waits).
+async fn refused_publish(stack: &Stack, owner: &Owner<'_>, key: &str, what: &str) -> Refused {
+    let started = Instant::now();
+    let limit = Duration::from_secs(40);
+    let tap = Tap::start(stack.rtmp).await;
+    let mut obs = Obs::start(Target {
+        server: format!("rtmp://127.0.0.1:{}/live", tap.port),
+        key,
+        trust: None,
+    })
+    .await;
+    let attempt = loop {
+        let recorded = attempts(owner).await;
+        if let Some(a) = recorded["data"].as_array().and_then(|d| d.first()) {
+            break a.clone();
+        }
+        obs.assert_running(&format!("before an attempt with {what} was on the stream"));
+        if started.elapsed() > limit {
+            obs.fail(
+                &format!("{what}: no attempt on the stream within {limit:?}"),
+                &json!({"attempts": recorded, "obs_sent": tap.strings_starting("sk_")}),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let log = obs
+        .wait_log(INVALID_KEY, limit.saturating_sub(started.elapsed()))
+        .await;
+    obs.show(what);
+    obs.terminate().await;
+    Refused {
+        attempt,
+        log,
+        sent: tap.strings_starting("sk_"),
+    }
+}
+
+#[tokio::test]
+async fn obs_with_a_wrong_secret_is_refused_as_invalid_key_on_the_stream() {
+    bounded(wrong_secret_case()).await;
+}
+
+async fn wrong_secret_case() {
+    let t0 = Instant::now();
+    let stack = Stack::start().await;
+    // A stream each: its key with the secret's last character changed, as typed; and the same
+    // pasted with a trailing space and newline.
+    let typed = Owner::new(&stack).await;
+    let pasted = Owner::new(&stack).await;
+    let typed_key = wrong_secret(&typed.key);
+    let pasted_key = format!("{} \n", wrong_secret(&pasted.key));
+    let (a, b) = tokio::join!(
+        refused_publish(&stack, &typed, &typed_key, "a wrong secret"),
+        refused_publish(
+            &stack,
+            &pasted,
+            &pasted_key,
+            "a wrong secret with a trailing space and newline"
+        ),
+    );
+    for (owner, key, r) in [(&typed, &typed_key, &a), (&pasted, &pasted_key, &b)] {
+        eprintln!("OBS published under {:?}; attempt: {}", r.sent, r.attempt);
+        // OBS trims the Stream Key before it publishes (libobs's `dstr_depad`).
+        assert!(
+            !r.sent.is_empty() && r.sent.iter().all(|n| n == key.trim()),
+            "configured {key:?}, OBS sent {:?}",
+            r.sent
+        );
+        let key_id = owner.key.split('_').nth(1).expect("key id");
+        assert_eq!(
+            (
+                &r.attempt["result"],
+                &r.attempt["reason_code"],
+                &r.attempt["key_id"],
+                &r.attempt["detail"]
+            ),
+            (
+                &json!("refused"),
+                &json!("invalid_key"),
+                &json!(key_id),
+                &json!(INVALID_KEY)
+            ),
+            "{}",
+            r.attempt
+        );
+        let secret = key.trim().rsplit('_').next().expect("secret");
+        assert!(!r.attempt.to_string().contains(secret), "{}", r.attempt);
+        // OBS's librtmp logs the onStatus code and description.
+        assert!(
+            r.log
+                .contains(&format!("NetStream.Publish.BadName ({INVALID_KEY})")),
+            "{}",
+            r.log
+        );
+    }
+    assert!(
+        stack.sinks.snapshot().is_empty(),
+        "a refused publish opened a session"
     );
     eprintln!("test took {:.1} s", t0.elapsed().as_secs_f64());
 }
