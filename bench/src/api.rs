@@ -1,4 +1,5 @@
-//! Setting up the system under test over its public API: a tenant and streams, as a customer would.
+//! Setting up the system under test over its public API as a customer would (a tenant, streams, a
+//! webhook endpoint), and reading its `/metrics`.
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
@@ -65,4 +66,41 @@ pub async fn create_streams(
         keys.push((id, key));
     }
     Ok((token, keys))
+}
+
+/// The text of `GET <base>/metrics`.
+pub async fn scrape(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let resp = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .context("could not scrape /metrics")?;
+    let status = resp.status();
+    if !status.is_success() {
+        bail!("GET /metrics answered HTTP {status}");
+    }
+    Ok(resp.text().await?)
+}
+
+/// Registers a webhook endpoint for every event type of every stream; returns its id.
+pub async fn create_webhook(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+    url: &str,
+    ordering: &str,
+) -> anyhow::Result<String> {
+    let created = expect_json(
+        http.post(format!("{api}/v1/webhooks"))
+            .bearer_auth(token)
+            .json(&json!({ "url": url, "ordering": ordering, "description": "bench receiver" }))
+            .send()
+            .await,
+        "create the webhook",
+    )
+    .await?;
+    Ok(created["webhook"]["id"]
+        .as_str()
+        .context("the webhook answer has no webhook.id")?
+        .to_string())
 }

@@ -1,10 +1,11 @@
 //! CPU accounting from `/proc` (Linux only): how much CPU went to this process's threads by thread
-//! name, to one PostgreSQL cluster's processes, and to the whole machine over an interval. This is how
-//! a benchmark on a shared machine tells its own cost from its neighbours' noise.
+//! name, to one PostgreSQL cluster's processes, and to the whole machine over an interval. This is
+//! how a benchmark on a shared machine tells its own cost from its neighbours' noise.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
+use std::time::Duration;
 
 /// Clock ticks per second of `/proc` CPU times. `USER_HZ` is 100 on every Linux architecture we run
 /// on; reading it with `sysconf` would need libc for no gain.
@@ -111,8 +112,8 @@ pub fn snapshot(pg_data_dir: &Path) -> Snapshot {
 }
 
 impl Snapshot {
-    /// CPU used from `before` to `self`. Processes that started or ended in between are counted only
-    /// for the part both snapshots saw (a backend that exited is missed).
+    /// CPU used from `before` to `self`. Processes that started or ended in between are counted
+    /// only for the part both snapshots saw (a backend that exited is missed).
     pub fn since(&self, before: &Snapshot) -> Usage {
         let secs = |after: u64, before: u64| after.saturating_sub(before) as f64 / TICKS_PER_SEC;
         Usage {
@@ -144,6 +145,47 @@ impl Usage {
     /// CPU-seconds of all this process's threads.
     pub fn process(&self) -> f64 {
         self.threads.values().sum()
+    }
+}
+
+/// The CPU's model name from `/proc/cpuinfo`.
+pub fn model() -> String {
+    fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// How busy the whole machine was, in percent, over the next `over`.
+pub async fn busy_percent(over: Duration) -> f64 {
+    let before = machine();
+    tokio::time::sleep(over).await;
+    match (before, machine()) {
+        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
+            100.0 * b1.saturating_sub(b0) as f64 / (t1 - t0) as f64
+        }
+        _ => 0.0,
+    }
+}
+
+/// Waits until the machine was less than `limit` percent busy over one second, or gives up after
+/// `max_wait`: on a shared machine, neighbours' builds otherwise dominate. Returns the last
+/// second's busy share and the time waited.
+pub async fn wait_quiet(limit: f64, max_wait: Duration) -> (f64, Duration) {
+    let start = tokio::time::Instant::now();
+    loop {
+        let busy = busy_percent(Duration::from_secs(1)).await;
+        if busy < limit || start.elapsed() >= max_wait {
+            return (busy, start.elapsed());
+        }
+        if start.elapsed().as_secs().is_multiple_of(15) {
+            eprintln!("  machine {busy:.0} % busy; waiting for < {limit} %");
+        }
     }
 }
 

@@ -17,6 +17,21 @@ pub struct Quantile {
     pub upper: f64,
 }
 
+/// `estimate (lower–upper)` of a quantile in ms, `> lower` when it falls in the `+Inf` bucket,
+/// `n/a` without observations.
+pub fn quantile_ms(h: Option<&Histogram>, q: f64) -> String {
+    match h.and_then(|h| h.quantile(q)) {
+        Some(x) if x.upper.is_infinite() => format!("> {}", x.lower * 1e3),
+        Some(x) => format!(
+            "{:.1} ({}–{})",
+            x.estimate * 1e3,
+            x.lower * 1e3,
+            x.upper * 1e3
+        ),
+        None => "n/a".into(),
+    }
+}
+
 /// One sample line: series name, labels, value.
 type Sample<'a> = (&'a str, Vec<(&'a str, &'a str)>, f64);
 
@@ -122,8 +137,9 @@ impl Histogram {
         (n > 0.0).then(|| c / n)
     }
 
-    /// The `q` quantile, interpolated linearly inside its bucket (as PromQL's `histogram_quantile`).
-    /// A quantile in the `+Inf` bucket is reported at the highest finite bound.
+    /// The `q` quantile, interpolated linearly inside its bucket (as PromQL's
+    /// `histogram_quantile`). A quantile in the `+Inf` bucket is reported at the highest finite
+    /// bound.
     pub fn quantile(&self, q: f64) -> Option<Quantile> {
         let n = self.count();
         if n <= 0.0 {

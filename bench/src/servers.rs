@@ -1,7 +1,8 @@
-//! The RTMP servers under test, each run as a separate process so that its CPU can be read from
-//! `/proc`: the all-in-one `inlet` binary (API, ingest and a private PostgreSQL) and nginx with
-//! Debian's `libnginx-mod-rtmp`. Both are started on free loopback ports under a temporary
-//! directory and stopped by their process id.
+//! The servers under test, each run as a separate process so that its CPU can be read from
+//! `/proc`: the all-in-one `inlet` binary (API, ingest and a private PostgreSQL), the control plane
+//! alone (`inlet-api`, on a database the benchmark gives it) and nginx with Debian's
+//! `libnginx-mod-rtmp`. All are started on free loopback ports under a temporary directory and
+//! stopped by their process id.
 
 use std::collections::HashMap;
 use std::fs;
@@ -206,10 +207,10 @@ pub struct InletServer {
     pub log: PathBuf,
 }
 
-/// How to start `inlet`.
-pub struct InletOptions<'a> {
+/// How to start `inlet` or `inlet-api`.
+pub struct ServerOptions<'a> {
     pub bin: &'a Path,
-    /// Created if missing; holds the data dir and the log.
+    /// Created if missing; holds the log (and `inlet`'s data dir).
     pub dir: &'a Path,
     pub admin_token: &'a str,
     /// `RUST_LOG` of the server.
@@ -219,25 +220,17 @@ pub struct InletOptions<'a> {
 }
 
 impl InletServer {
-    pub async fn start(o: &InletOptions<'_>) -> anyhow::Result<InletServer> {
-        if !o.bin.exists() {
-            bail!(
-                "{} does not exist: build it with `cargo build --release --bin inlet`",
-                o.bin.display()
-            );
-        }
+    pub async fn start(o: &ServerOptions<'_>) -> anyhow::Result<InletServer> {
+        require_binary(o.bin, "inlet")?;
         let data = o.dir.join("data");
         fs::create_dir_all(&data)?;
         let (api_port, rtmp_port, rtmps_port, hls_port) =
             (free_port()?, free_port()?, free_port()?, free_port()?);
         let log = o.dir.join("inlet.log");
-        let out = fs::File::create(&log)?;
-        let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
         let mut cmd = Command::new(o.bin);
         cmd.current_dir(o.dir)
             .env("RUST_LOG", o.log_filter)
             .env("INLET_DATA_DIR", &data)
-            .env("INLET_WEB_DIR", web)
             .env("INLET_API_LISTEN", format!("127.0.0.1:{api_port}"))
             .env("INLET_RTMP_LISTEN", format!("127.0.0.1:{rtmp_port}"))
             .env("INLET_RTMPS_LISTEN", format!("127.0.0.1:{rtmps_port}"))
@@ -246,34 +239,17 @@ impl InletServer {
                 "INLET_HLS_PUBLIC_URL",
                 format!("http://127.0.0.1:{hls_port}"),
             )
-            .env("INLET_ADMIN_TOKEN", o.admin_token)
             // The discarding sink: no HLS packaging (nginx-rtmp runs with HLS off too).
             .env("INLET_HLS_ENABLED", "false")
             // All the load comes from 127.0.0.1.
             .env("INLET_RTMP_MAX_CONNECTIONS_PER_IP", "100000")
-            .env("INLET_RTMP_MAX_CONNECTIONS", "100000")
-            .env("INLET_RATE_LIMIT_PER_TOKEN", "1000000")
-            .env("INLET_RATE_LIMIT_PER_TENANT", "1000000")
-            .env("INLET_RATE_LIMIT_PER_IP", "1000000");
-        for (k, v) in o.env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .with_context(|| format!("could not start {}", o.bin.display()))?;
+            .env("INLET_RTMP_MAX_CONNECTIONS", "100000");
+        api_env(&mut cmd, o.admin_token);
         let api = format!("http://127.0.0.1:{api_port}");
         let rtmp = SocketAddr::from((Ipv4Addr::LOCALHOST, rtmp_port));
         // The API listens last (after the private cluster, migrations and the ingest's listeners).
         let api_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, api_port));
-        if let Err(e) = wait_listening(&mut child, api_addr, Duration::from_secs(180)).await {
-            let _ = child.kill();
-            let _ = child.wait();
-            let tail = fs::read_to_string(&log).unwrap_or_default();
-            bail!("inlet did not start: {e}\n{tail}");
-        }
+        let child = spawn_listening(cmd, o.env, &log, api_addr, "inlet").await?;
         Ok(InletServer {
             child,
             api,
@@ -291,6 +267,122 @@ impl InletServer {
     /// SIGTERM (inlet then stops its private PostgreSQL), up to 60 s.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         stop_child(&mut self.child, libc::SIGTERM, Duration::from_secs(60)).await
+    }
+}
+
+/// A `NAME=VALUE` command-line argument (more environment for a server).
+pub fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
+}
+
+/// `target/release/<name>` of this workspace.
+pub fn release_binary(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/release")
+        .join(name)
+}
+
+fn require_binary(bin: &Path, name: &str) -> anyhow::Result<()> {
+    if !bin.exists() {
+        bail!(
+            "{} does not exist: build it with `cargo build --release --bin {name}`",
+            bin.display()
+        );
+    }
+    Ok(())
+}
+
+/// The control plane's settings every benchmark gives it: the operator token, the dashboard's
+/// files, and rate limits out of the way (all the load comes from 127.0.0.1).
+fn api_env(cmd: &mut Command, admin_token: &str) {
+    cmd.env("INLET_ADMIN_TOKEN", admin_token)
+        .env(
+            "INLET_WEB_DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../web"),
+        )
+        .env("INLET_RATE_LIMIT_PER_TOKEN", "1000000")
+        .env("INLET_RATE_LIMIT_PER_TENANT", "1000000")
+        .env("INLET_RATE_LIMIT_PER_IP", "1000000");
+}
+
+/// Spawns `cmd` with `env` added (overriding what is set), stdout and stderr into `log`, and waits
+/// until it listens on `addr`; on failure the log's text is in the error.
+async fn spawn_listening(
+    mut cmd: Command,
+    env: &[(String, String)],
+    log: &Path,
+    addr: SocketAddr,
+    what: &str,
+) -> anyhow::Result<Child> {
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = fs::File::create(log)?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .with_context(|| format!("could not start {what}"))?;
+    if let Err(e) = wait_listening(&mut child, addr, Duration::from_secs(180)).await {
+        let _ = child.kill();
+        let _ = child.wait();
+        let tail = fs::read_to_string(log).unwrap_or_default();
+        bail!("{what} did not start: {e}\n{tail}");
+    }
+    Ok(child)
+}
+
+/// The control plane alone (`inlet-api`) as a child process, on a database the benchmark gives it.
+pub struct ApiServer {
+    child: Child,
+    pub addr: SocketAddr,
+    pub api: String,
+    pub log: PathBuf,
+}
+
+impl ApiServer {
+    /// Starts it on a free loopback port with `database_url` and the ingest nodes' `node_secret`;
+    /// returns once it listens (after its migrations).
+    pub async fn start(
+        o: &ServerOptions<'_>,
+        database_url: &str,
+        node_secret: &str,
+    ) -> anyhow::Result<ApiServer> {
+        require_binary(o.bin, "inlet-api")?;
+        fs::create_dir_all(o.dir)?;
+        let port = free_port()?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let log = o.dir.join(format!("inlet-api-{port}.log"));
+        let mut cmd = Command::new(o.bin);
+        cmd.current_dir(o.dir)
+            .env("RUST_LOG", o.log_filter)
+            .env("DATABASE_URL", database_url)
+            .env("INLET_API_LISTEN", addr.to_string())
+            .env("INLET_NODE_SECRET", node_secret)
+            .env(
+                "INLET_SECRET_KEY",
+                "bench-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+            );
+        api_env(&mut cmd, o.admin_token);
+        let child = spawn_listening(cmd, o.env, &log, addr, "inlet-api").await?;
+        Ok(ApiServer {
+            child,
+            addr,
+            api: format!("http://{addr}"),
+            log,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM (it drains its workers), up to 30 s.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        stop_child(&mut self.child, libc::SIGTERM, Duration::from_secs(30)).await
     }
 }
 

@@ -277,11 +277,17 @@ pub async fn complete(
              INSERT INTO webhook_attempts (id, tenant_id, webhook_id, delivery_id, event_id, event_type,
                     attempt, succeeded, status_code, error, latency_ms, response_excerpt, next_attempt_at)
              SELECT $5, d.tenant_id, d.webhook_id, d.id, d.event_id, $6, d.attempts, $7, $8, $9, $10, $11, $3
-               FROM d)
-         UPDATE webhooks w
-            SET failing_since = CASE WHEN $7 THEN NULL ELSE COALESCE(w.failing_since, now()) END
-           FROM d WHERE w.id = d.webhook_id
-         RETURNING w.failing_since",
+               FROM d),
+         -- The endpoint's row is written only when its failure streak starts or ends: every send to
+         -- an endpoint would otherwise queue on that row's lock.
+         changed AS (
+             UPDATE webhooks w
+                SET failing_since = CASE WHEN $7 THEN NULL ELSE now() END
+               FROM d WHERE w.id = d.webhook_id AND (w.failing_since IS NULL) = NOT $7
+             RETURNING w.failing_since)
+         SELECT CASE WHEN EXISTS (SELECT 1 FROM changed) THEN (SELECT failing_since FROM changed)
+                     ELSE w.failing_since END
+           FROM d JOIN webhooks w ON w.id = d.webhook_id",
     )
     .bind(c.delivery_id)
     .bind(owner)

@@ -1,11 +1,12 @@
 //! `authorize-bench`: latency of publish authorization (`POST /internal/v1/publish/authorize`)
 //! against a real PostgreSQL, at a given number of concurrent clients.
 //!
-//! It starts a private PostgreSQL cluster under the temp directory, runs `inlet-api` in this process
-//! on its own Tokio runtime (named `inlet-api` threads), creates a tenant and streams over the public
-//! API, then drives authorize calls from concurrent clients on a second runtime (`bench-client`
-//! threads), each with its own keep-alive connection. It reports, per concurrency level, the latency
-//! seen by the clients (HTTP and loopback included) and the API's own histogram
+//! It starts a private PostgreSQL cluster under the temp directory, runs `inlet-api` in this
+//! process on its own Tokio runtime (named `inlet-api` threads), or with `--api-bin` a given
+//! `inlet-api` binary as a child process (to compare two builds), creates a tenant and streams over
+//! the public API, then drives authorize calls from concurrent clients on a second runtime
+//! (`bench-client` threads), each with its own keep-alive connection. It reports, per concurrency
+//! level, the latency seen by the clients (HTTP and loopback included) and the API's own histogram
 //! `inlet_api_authorize_duration_seconds` (decide + attempt insert), scraped from `/metrics` before
 //! and after the measured run, plus where the CPU went. Output is Markdown on stdout; progress goes
 //! to stderr. The cluster is stopped at the end and removed once the process has exited.
@@ -13,16 +14,17 @@
 //! It measures the API from outside only: it never reaches into the API's internals.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use inlet_bench::cpu;
 use inlet_bench::prom::{self, Histogram, Quantile};
+use inlet_bench::servers::{self, ApiServer, ServerOptions};
 use inlet_bench::stats::{self, Summary, ms};
+use inlet_bench::{cpu, pg};
 use inlet_contract::publish::{AUTHORIZE_PATH, AuthorizeRequest, AuthorizeResponse, ReasonCode};
 use inlet_pgcluster::{Cluster, ClusterOptions};
 use tokio::time::Instant;
@@ -30,7 +32,7 @@ use tokio::time::Instant;
 /// The node secret shared by the in-process API and the clients.
 const NODE_SECRET: &str = "bench-node-secret";
 /// The operator token of the in-process API.
-use inlet_bench::api::{ADMIN_TOKEN, create_streams};
+use inlet_bench::api::{ADMIN_TOKEN, create_streams, scrape};
 /// Source address of the valid publishes (TEST-NET-2).
 const VALID_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 /// The API's histogram of its own part of an authorization.
@@ -71,8 +73,8 @@ struct Args {
     /// Connections in the API's database pool.
     #[arg(long, env = "INLET_BENCH_POOL", default_value_t = 40)]
     pool: u32,
-    /// Run PostgreSQL with fsync and synchronous commit on, as the all-in-one `inlet` does. Default:
-    /// off, as in the test suite (commits do not wait for the disk).
+    /// Run PostgreSQL with fsync and synchronous commit on, as the all-in-one `inlet` does.
+    /// Default: off, as in the test suite (commits do not wait for the disk).
     #[arg(long, env = "INLET_BENCH_FSYNC")]
     fsync: bool,
     /// Open loop: start requests at this total rate (per second) instead of back to back.
@@ -96,6 +98,18 @@ struct Args {
     /// Worker threads of the clients' runtime (default: one per CPU).
     #[arg(long)]
     client_threads: Option<usize>,
+    /// Measure this `inlet-api` binary, run as a child process, instead of the API built into this
+    /// benchmark (e.g. a release build of another commit, to compare two builds; `--api-threads`
+    /// does not apply: the binary runs one worker per CPU). Its CPU is read from `/proc`.
+    #[arg(long, env = "INLET_BENCH_API_BIN")]
+    api_bin: Option<PathBuf>,
+    /// What the report calls the API measured (default: "in-process" or the binary's path).
+    #[arg(long)]
+    label: Option<String>,
+    /// SQL run on the bench database after the set-up, before the first warm-up (repeatable), e.g.
+    /// to try a changed SQL function without changing the migrations. Reported.
+    #[arg(long = "sql-before-run")]
+    sql_before_run: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -105,6 +119,9 @@ fn main() -> anyhow::Result<()> {
     }
     if args.pool == 0 || args.api_threads == Some(0) || args.client_threads == Some(0) {
         bail!("--pool, --api-threads and --client-threads must be positive");
+    }
+    if args.api_bin.is_some() && args.api_threads.is_some() {
+        bail!("--api-threads applies to the in-process API only, not to --api-bin");
     }
     if args.invalid_percent > 100 {
         bail!("--invalid-percent is a percentage (0-100)");
@@ -119,33 +136,8 @@ fn main() -> anyhow::Result<()> {
             .init();
     }
 
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let opts = ClusterOptions {
-        data_dir: std::env::temp_dir()
-            .join(format!("inlet-bench-pg-{}-{nanos:09}", std::process::id())),
-        port: None,
-        fsync: args.fsync,
-        superuser: "inlet".into(),
-    };
-    eprintln!(
-        "starting a private PostgreSQL in {}",
-        opts.data_dir.display()
-    );
-    let mut cluster = Cluster::start(opts.clone()).with_context(|| {
-        format!(
-            "could not start a private PostgreSQL in {}",
-            opts.data_dir.display()
-        )
-    })?;
-    if let Err(e) = cluster.stop_when_process_exits(true) {
-        eprintln!(
-            "warning: {} will not be removed after exit: {e}",
-            opts.data_dir.display()
-        );
-    }
+    let opts = pg::temp_options("inlet-bench-pg", args.fsync);
+    let mut cluster = pg::start(&opts)?;
     let outcome = bench(&args, &mut cluster, &opts);
     let stopped = cluster.stop();
     let report = outcome?;
@@ -177,9 +169,7 @@ fn bench(args: &Args, cluster: &mut Cluster, opts: &ClusterOptions) -> anyhow::R
         .context("could not build the clients' runtime")?;
 
     if args.pg_stats {
-        client_rt.block_on(preload_pg_stat_statements(&cluster.url("postgres")))?;
-        cluster.stop().context("could not restart PostgreSQL")?;
-        *cluster = Cluster::start(opts.clone()).context("could not restart PostgreSQL")?;
+        client_rt.block_on(pg::enable_pg_stat_statements(cluster, opts))?;
     }
     let url = cluster.url("bench");
     client_rt
@@ -189,26 +179,67 @@ fn bench(args: &Args, cluster: &mut Cluster, opts: &ClusterOptions) -> anyhow::R
         ))
         .context("could not create the bench database")?;
 
-    let api = ApiThread::start(args, &url, cpus)?;
-    let outcome = client_rt.block_on(drive(args, api.addr, &url, cluster.data_dir(), cpus));
-    let stopped = api.stop();
+    let api = match &args.api_bin {
+        None => Api::InProcess(ApiThread::start(args, &url, cpus)?),
+        Some(bin) => {
+            let dir = opts.data_dir.with_extension("api");
+            let log_filter = if args.logs { "info" } else { "warn" };
+            let env = [
+                (
+                    "INLET_DB_MAX_CONNECTIONS".to_string(),
+                    args.pool.to_string(),
+                ),
+                // As in-process: the cool-down stays out of the figures.
+                ("INLET_AUTH_MAX_FAILURES".to_string(), u32::MAX.to_string()),
+            ];
+            eprintln!("starting {}", bin.display());
+            let options = ServerOptions {
+                bin,
+                dir: &dir,
+                admin_token: ADMIN_TOKEN,
+                log_filter,
+                env: &env,
+            };
+            let server = client_rt.block_on(ApiServer::start(&options, &url, NODE_SECRET))?;
+            Api::Child(server, dir)
+        }
+    };
+    let outcome = client_rt.block_on(drive(args, &api, &url, cluster.data_dir(), cpus));
+    let stopped = match api {
+        Api::InProcess(thread) => thread.stop(),
+        Api::Child(server, dir) => {
+            let stopped = client_rt.block_on(server.stop());
+            let _ = std::fs::remove_dir_all(dir);
+            stopped
+        }
+    };
     let report = outcome?;
     stopped?;
     Ok(report)
 }
 
-/// Adds pg_stat_statements to `shared_preload_libraries` (takes effect at the next start).
-async fn preload_pg_stat_statements(admin_url: &str) -> anyhow::Result<()> {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(admin_url)
-        .await
-        .context("could not connect to PostgreSQL")?;
-    sqlx::query("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
-        .execute(&mut conn)
-        .await
-        .context("could not enable pg_stat_statements")?;
-    conn.close().await?;
-    Ok(())
+/// The API measured.
+enum Api {
+    InProcess(ApiThread),
+    /// A child process, and its directory (the log).
+    Child(ApiServer, PathBuf),
+}
+
+impl Api {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Api::InProcess(t) => t.addr,
+            Api::Child(s, _) => s.addr,
+        }
+    }
+
+    /// CPU-seconds the child has used so far (`None` in-process: its threads are ours).
+    fn child_cpu(&self) -> Option<f64> {
+        match self {
+            Api::InProcess(_) => None,
+            Api::Child(s, _) => Some(servers::tree_cpu_secs(s.pid())),
+        }
+    }
 }
 
 /// `inlet-api` running in this process on its own runtime and thread.
@@ -472,25 +503,19 @@ struct Level {
     server: Option<Histogram>,
     http: Option<Histogram>,
     cpu: cpu::Usage,
-    statements: Vec<Statement>,
-}
-
-struct Statement {
-    query: String,
-    calls: i64,
-    mean_ms: f64,
-    max_ms: f64,
-    total_ms: f64,
+    /// CPU-seconds of the API's child process, when it is one.
+    api_cpu: Option<f64>,
+    statements: Vec<pg::Statement>,
 }
 
 async fn drive(
     args: &Args,
-    addr: SocketAddr,
+    api: &Api,
     db_url: &str,
     pg_data_dir: &Path,
     cpus: usize,
 ) -> anyhow::Result<Report> {
-    let base = format!("http://{addr}");
+    let base = format!("http://{}", api.addr());
     let setup = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .build()
@@ -504,12 +529,9 @@ async fn drive(
     // Every accepted authorization claims its stream's live slot (the session is never reported
     // ended here), so lift the tenant's concurrent-live quota out of the way; repeated publishes on
     // a stream then take over its previous session, as a reconnecting encoder does.
-    {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(db_url).await?;
-        sqlx::query("UPDATE tenants SET max_concurrent_live = 1000000")
-            .execute(&mut conn)
-            .await?;
+    pg::execute(db_url, "UPDATE tenants SET max_concurrent_live = 1000000").await?;
+    for sql in &args.sql_before_run {
+        pg::execute(db_url, sql).await?;
     }
     let valid: Vec<String> = streams.into_iter().map(|(_, key)| key).collect();
     let wrong_secret = valid
@@ -524,34 +546,17 @@ async fn drive(
     });
 
     let stats_db = if args.pg_stats {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect(db_url)
-            .await
-            .context("could not connect for pg_stat_statements")?;
-        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            .execute(&pool)
-            .await
-            .context("could not create the pg_stat_statements extension")?;
-        Some(pool)
+        Some(pg::stats_pool(db_url).await?)
     } else {
         None
     };
-    let pg_version: String = {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(db_url).await?;
-        let v = sqlx::query_scalar("SHOW server_version")
-            .fetch_one(&mut conn)
-            .await?;
-        conn.close().await?;
-        v
-    };
+    let pg_version = pg::server_version(db_url).await?;
 
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut levels = Vec::new();
     for &clients in &args.concurrency {
         let quiet = match args.quiet_below {
-            Some(limit) => Some(wait_quiet(clients, limit).await),
+            Some(limit) => Some(cpu::wait_quiet(limit, QUIET_MAX_WAIT).await),
             None => None,
         };
         eprintln!("{clients} clients: warm-up ({} requests)", args.warmup);
@@ -565,17 +570,17 @@ async fn drive(
         }
         let metrics_before = scrape(&setup, &base).await?;
         if let Some(db) = &stats_db {
-            sqlx::query("SELECT pg_stat_statements_reset()")
-                .execute(db)
-                .await?;
+            pg::reset_statements(db).await?;
         }
         let cpu_before = cpu::snapshot(pg_data_dir);
+        let api_cpu_before = api.child_cpu();
         eprintln!("{clients} clients: measuring ({} requests)", args.requests);
         let mut batch = run_batch(work.clone(), args.requests, clients, args.rate).await?;
         let cpu = cpu::snapshot(pg_data_dir).since(&cpu_before);
+        let api_cpu = api.child_cpu().zip(api_cpu_before).map(|(a, b)| a - b);
         let metrics_after = scrape(&setup, &base).await?;
         let statements = match &stats_db {
-            Some(db) => statements(db).await?,
+            Some(db) => pg::statements(db).await?,
             None => Vec::new(),
         };
         let histogram_delta = |name: &str, with: &[(&str, &str)]| {
@@ -601,6 +606,7 @@ async fn drive(
             server,
             http,
             cpu,
+            api_cpu,
             statements,
         });
     }
@@ -618,75 +624,6 @@ async fn drive(
 
 /// Longest wait for a quiet machine.
 const QUIET_MAX_WAIT: Duration = Duration::from_secs(600);
-
-/// Waits until the machine was less than `limit` percent busy over one second (or gives up after
-/// [`QUIET_MAX_WAIT`]); returns the last second's busy share and the time waited.
-async fn wait_quiet(clients: usize, limit: f64) -> (f64, Duration) {
-    let start = Instant::now();
-    loop {
-        let before = cpu::machine();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let busy = match (before, cpu::machine()) {
-            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
-                100.0 * b1.saturating_sub(b0) as f64 / (t1 - t0) as f64
-            }
-            _ => 0.0,
-        };
-        if busy < limit || start.elapsed() >= QUIET_MAX_WAIT {
-            return (busy, start.elapsed());
-        }
-        if start.elapsed().as_secs().is_multiple_of(15) {
-            eprintln!("{clients} clients: machine {busy:.0} % busy; waiting for < {limit} %");
-        }
-    }
-}
-
-async fn scrape(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
-    let resp = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .context("could not scrape /metrics")?;
-    let status = resp.status();
-    if !status.is_success() {
-        bail!("GET /metrics answered HTTP {status}");
-    }
-    Ok(resp.text().await?)
-}
-
-async fn statements(db: &sqlx::PgPool) -> anyhow::Result<Vec<Statement>> {
-    let rows: Vec<(String, i64, f64, f64, f64)> = sqlx::query_as(
-        "SELECT s.query, s.calls, s.mean_exec_time, s.max_exec_time, s.total_exec_time
-         FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
-         WHERE d.datname = current_database() AND s.query NOT ILIKE '%pg_stat_statements%'
-         ORDER BY s.total_exec_time DESC LIMIT 8",
-    )
-    .fetch_all(db)
-    .await
-    .context("could not read pg_stat_statements")?;
-    Ok(rows
-        .into_iter()
-        .map(|(query, calls, mean_ms, max_ms, total_ms)| Statement {
-            query: query.split_whitespace().collect::<Vec<_>>().join(" "),
-            calls,
-            mean_ms,
-            max_ms,
-            total_ms,
-        })
-        .collect())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
 
 fn quantile_ms(h: Option<&Histogram>, q: f64) -> String {
     let fmt_bound = |b: f64| {
@@ -725,25 +662,40 @@ fn render(args: &Args, cpus: usize, pg_version: &str, load: &str, levels: &[Leve
             "closed loop (each client sends its next request as soon as the answer is read)".into()
         }
     };
-    let _ = writeln!(s, "## authorize-bench\n");
+    let api = match (&args.label, &args.api_bin) {
+        (Some(label), _) => label.clone(),
+        (None, Some(bin)) => bin.display().to_string(),
+        (None, None) => "in-process".into(),
+    };
+    let _ = writeln!(s, "## authorize-bench ({api})\n");
     let _ = writeln!(
         s,
         "- Machine: {cpus} CPUs ({}); load average before the run: {load}",
-        cpu_model()
+        cpu::model()
     );
+    let runtime = match &args.api_bin {
+        Some(bin) => format!(
+            "API: `{}` as a child process (one worker thread per CPU)",
+            bin.display()
+        ),
+        None => format!(
+            "API in this process, runtime {} worker threads",
+            args.api_threads.unwrap_or(cpus)
+        ),
+    };
+    let logs = match (args.logs, args.api_bin.is_some()) {
+        (true, false) => "formatted at info level into a sink",
+        (true, true) => "info level into a file",
+        (false, false) => "off",
+        (false, true) => "warn level into a file",
+    };
     let _ = writeln!(
         s,
-        "- PostgreSQL {pg_version}, private cluster, fsync {}; API pool {} connections; API runtime \
-         {} worker threads, clients' runtime {} (same CPUs); logs {}",
+        "- PostgreSQL {pg_version}, private cluster, fsync {}; API pool {} connections; {runtime}, \
+         clients' runtime {} (same CPUs); logs {logs}",
         if args.fsync { "on" } else { "off" },
         args.pool,
-        args.api_threads.unwrap_or(cpus),
         args.client_threads.unwrap_or(cpus),
-        if args.logs {
-            "formatted at info level into a sink"
-        } else {
-            "off"
-        },
     );
     let _ = writeln!(
         s,
@@ -751,6 +703,12 @@ fn render(args: &Args, cpus: usize, pg_version: &str, load: &str, levels: &[Leve
          keys from distinct addresses",
         args.requests, args.warmup, args.streams, args.invalid_percent
     );
+    for sql in &args.sql_before_run {
+        let mut lines = sql.lines();
+        let first = lines.next().unwrap_or_default();
+        let more = if lines.next().is_some() { " …" } else { "" };
+        let _ = writeln!(s, "- Before the run: `{first}`{more}");
+    }
     let _ = writeln!(
         s,
         "- Client: wall time per call at the load generator (HTTP/1.1 keep-alive over loopback, JSON), \
@@ -851,14 +809,15 @@ fn render(args: &Args, cpus: usize, pg_version: &str, load: &str, levels: &[Leve
     );
     let _ = writeln!(
         s,
-        "| clients | wall s | machine busy | API threads | client threads | PostgreSQL | other | API CPU µs/req | PostgreSQL CPU µs/req |"
+        "| clients | wall s | machine busy | API | client threads | PostgreSQL | other | API CPU µs/req | PostgreSQL CPU µs/req |"
     );
     let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for l in levels {
         let u = &l.cpu;
-        let api = u.threads_named("inlet-api");
-        let client = u.process() - api;
-        let other = (u.machine_busy - u.process() - u.postgres).max(0.0);
+        let in_process = u.threads_named("inlet-api");
+        let api = l.api_cpu.unwrap_or(in_process);
+        let client = u.process() - in_process;
+        let other = (u.machine_busy - u.process() - u.postgres - l.api_cpu.unwrap_or(0.0)).max(0.0);
         let n = l.all.count.max(1) as f64;
         let _ = writeln!(
             s,
@@ -889,19 +848,7 @@ fn render(args: &Args, cpus: usize, pg_version: &str, load: &str, levels: &[Leve
             l.clients,
             total / n
         );
-        let _ = writeln!(s, "| statement | calls | mean ms | max ms |");
-        let _ = writeln!(s, "|---|---:|---:|---:|");
-        for st in &l.statements {
-            let q: String = st.query.chars().take(90).collect();
-            let _ = writeln!(
-                s,
-                "| `{}` | {} | {:.3} | {:.2} |",
-                q.replace('|', "\\|"),
-                st.calls,
-                st.mean_ms,
-                st.max_ms
-            );
-        }
+        pg::statements_table(&mut s, &l.statements, 90);
     }
     s
 }

@@ -1,10 +1,10 @@
 //! `ingest-bench`: CPU cost of RTMP ingest and publish accept latency, Inlet against nginx-rtmp, in
 //! one run.
 //!
-//! It starts both servers as separate processes on loopback: the all-in-one `inlet` (API, ingest with
-//! its discarding sink, private PostgreSQL; publishes are authorized by the real API against the
-//! database) and nginx with Debian's `libnginx-mod-rtmp` (live application, HLS and recording off, no
-//! authorization). Against each it then runs:
+//! It starts both servers as separate processes on loopback: the all-in-one `inlet` (API, ingest
+//! with its discarding sink, private PostgreSQL; publishes are authorized by the real API against
+//! the database) and nginx with Debian's `libnginx-mod-rtmp` (live application, HLS and recording
+//! off, no authorization). Against each it then runs:
 //!
 //! - an accept-latency probe: publishers connect one after another at a low rate, each closing
 //!   right after `NetStream.Publish.Start`, while no other load runs;
@@ -34,7 +34,7 @@ use inlet_bench::cpu;
 use inlet_bench::flv::{self, Source};
 use inlet_bench::prom::{self, Histogram};
 use inlet_bench::publisher::{self, ClientStyle, Load, LoadSpec, Phases, Target};
-use inlet_bench::servers::{self, InletOptions, InletServer, NginxServer};
+use inlet_bench::servers::{self, InletServer, NginxServer, ServerOptions};
 use inlet_bench::stats::{self, Summary, ms};
 use tokio::time::Instant;
 
@@ -104,7 +104,7 @@ struct Args {
     pg_fsync_off: bool,
     /// More environment for the Inlet server, `NAME=VALUE` (repeatable), e.g.
     /// `INLET_HLS_ENABLED=true` to measure with HLS packaging.
-    #[arg(long = "inlet-env", value_parser = parse_env)]
+    #[arg(long = "inlet-env", value_parser = servers::parse_env)]
     inlet_env: Vec<(String, String)>,
     /// `RUST_LOG` of the Inlet server.
     #[arg(long, default_value = "warn")]
@@ -120,8 +120,8 @@ struct Args {
         default_value = "nodelay,ffmpeg"
     )]
     probe_styles: Vec<ClientStyle>,
-    /// Before each level and probe, wait (up to --quiet-max-wait seconds) until the machine was less
-    /// than this busy, in percent, for a whole second.
+    /// Before each level and probe, wait (up to --quiet-max-wait seconds) until the machine was
+    /// less than this busy, in percent, for a whole second.
     #[arg(long)]
     quiet_below: Option<f64>,
     /// Longest wait for a quiet machine, seconds.
@@ -139,12 +139,6 @@ struct Args {
     /// `NetStream.Publish.Start` to the first segment listed in their playlist is measured.
     #[arg(long, default_value_t = 10)]
     first_segment_sample: usize,
-}
-
-fn parse_env(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -332,9 +326,10 @@ async fn measure_all(
     let max_n = args.levels.iter().copied().max().unwrap_or(0);
     let mut pg_version = String::new();
     if args.servers.contains(&ServerKind::Inlet) {
-        let bin = args.inlet_bin.clone().unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/inlet")
-        });
+        let bin = args
+            .inlet_bin
+            .clone()
+            .unwrap_or_else(|| servers::release_binary("inlet"));
         let mut env = Vec::new();
         if args.hls {
             env.push(("INLET_HLS_ENABLED".to_string(), "true".to_string()));
@@ -363,7 +358,7 @@ async fn measure_all(
             bin.display(),
             if args.pg_fsync_off { "off" } else { "on" }
         );
-        let mut inlet = InletServer::start(&InletOptions {
+        let mut inlet = InletServer::start(&ServerOptions {
             bin: &bin,
             dir: &dir.join("inlet"),
             admin_token: ADMIN_TOKEN,
@@ -863,24 +858,11 @@ async fn first_segment(
 /// Waits until the machine was less than `limit` percent busy over one second (at most `max_wait`
 /// seconds); returns the last second's busy share.
 async fn wait_quiet(limit: Option<f64>, max_wait: u64) -> Option<f64> {
-    let limit = limit?;
-    let start = Instant::now();
-    loop {
-        let before = cpu::machine();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let busy = match (before, cpu::machine()) {
-            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
-                100.0 * b1.saturating_sub(b0) as f64 / (t1 - t0) as f64
-            }
-            _ => 0.0,
-        };
-        if busy < limit || start.elapsed() >= Duration::from_secs(max_wait) {
-            return Some(busy);
-        }
-        if start.elapsed().as_secs().is_multiple_of(15) {
-            eprintln!("  machine {busy:.0} % busy; waiting for < {limit} %");
-        }
-    }
+    Some(
+        cpu::wait_quiet(limit?, Duration::from_secs(max_wait))
+            .await
+            .0,
+    )
 }
 
 fn summary(accept: &[Phases], f: fn(&Phases) -> Duration) -> Option<Summary> {
@@ -893,16 +875,7 @@ fn fmt_summary(s: &Option<Summary>, f: fn(&Summary) -> Duration) -> String {
 }
 
 fn fmt_quantile(h: &Option<Histogram>, q: f64) -> String {
-    match h.as_ref().and_then(|h| h.quantile(q)) {
-        Some(x) if x.upper.is_infinite() => format!("> {}", x.lower * 1e3),
-        Some(x) => format!(
-            "{:.1} ({}–{})",
-            x.estimate * 1e3,
-            x.lower * 1e3,
-            x.upper * 1e3
-        ),
-        None => "n/a".into(),
-    }
+    prom::quantile_ms(h.as_ref(), q)
 }
 
 impl LevelResult {
@@ -1003,18 +976,6 @@ fn render_hls(s: &mut String, levels: &[LevelResult]) {
     }
 }
 
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
 fn nginx_version() -> String {
     std::process::Command::new("nginx")
         .arg("-v")
@@ -1047,7 +1008,7 @@ fn render(
     let _ = writeln!(
         s,
         "- Machine: {cpus} CPUs ({}); load average at the end: {}",
-        cpu_model(),
+        cpu::model(),
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
             .trim()
