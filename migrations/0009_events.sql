@@ -34,8 +34,9 @@ CREATE TABLE events (
     -- transactions older than every running one (pg_snapshot_xmin) makes a page final: no event
     -- can later appear before the cursor.
     txid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    pos          bigserial NOT NULL,
-    CONSTRAINT events_scope_sequence UNIQUE (scope_id, sequence)
+    pos          bigserial NOT NULL
+    -- No unique index on (scope_id, sequence): the sequence row's lock already makes it unique,
+    -- and every index is one more write in each publish authorization.
 );
 CREATE INDEX events_replay_idx ON events (tenant_id, txid, pos);
 -- For the retention sweep: rows are appended in time order, so a BRIN index finds the old ones
